@@ -1,0 +1,62 @@
+"""graphc: a static computation-graph compiler for numpy. This module only re-exports."""
+
+from graphc import ops as _ops  # noqa: F401  (registers every op)
+from graphc.backend.evaluate import evaluate
+from graphc.backend.function import Function, compile
+from graphc.errors import ShapeError, ShapeWarning
+from graphc.ir.dims import Shape
+from graphc.ir.graph import Graph
+from graphc.ir.tensor import Tensor
+from graphc.ops import (
+    abs,
+    add,
+    astype,
+    broadcast_to,
+    concatenate,
+    divide,
+    equal,
+    exp,
+    expand_dims,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    relu,
+    reshape,
+    sigmoid,
+    sign,
+    softmax,
+    sqrt,
+    square,
+    squeeze,
+    subtract,
+    sum,
+    swapaxes,
+    take_along_axis,
+    tanh,
+    transpose,
+    where,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
+    "astype", "broadcast_to", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
+    "expand_dims", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
+    "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply", "negative",
+    "not_equal", "power", "relu", "reshape", "sigmoid", "sign", "softmax", "sqrt", "square",
+    "squeeze", "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "transpose", "where",
+]

@@ -1,0 +1,72 @@
+"""Binding fed arrays to inputs: dtype conversion, rank and dim checks, symbol values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import is_symbol
+from graphc.ir.dtypes import ALLOWED_KINDS
+from graphc.ir.node import Node
+
+
+def convert_input(node: Node, value: Any) -> np.ndarray:
+    """``value`` as an array of the input's dtype, or a TypeError naming the input."""
+    what = f"input {node.name!r}"
+    if isinstance(value, np.ndarray) and value.dtype == node.dtype:
+        return value
+    if hasattr(value, "graph") and hasattr(value, "id"):
+        raise TypeError(f"{what}: got a symbolic Tensor; feed a numpy array")
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # noqa: BLE001 - ragged lists and the like
+        raise TypeError(f"{what}: cannot convert {type(value).__name__} to an array ({e})") from None
+    if arr.dtype.kind not in ALLOWED_KINDS:
+        raise TypeError(f"{what}: dtype {arr.dtype} cannot be used (expected {node.dtype})")
+    if arr.dtype == node.dtype:
+        return arr
+    if not np.can_cast(arr.dtype, node.dtype, "same_kind"):
+        raise TypeError(
+            f"{what}: expected dtype {node.dtype}, got {arr.dtype}, which does not convert "
+            "safely (cast it explicitly)"
+        )
+    return arr.astype(node.dtype)
+
+
+def bind(nodes: Sequence[Node], arrays: Sequence[np.ndarray],
+         binding: dict[str, int] | None = None) -> dict[str, int]:
+    """Check each array against its input's shape; return the value of every symbol.
+
+    Raises ShapeError naming the input and the dim: wrong rank, a fixed dim that differs,
+    or a symbol bound to two sizes (naming the input that bound it first).
+    """
+    binding = {} if binding is None else binding
+    bound_by: dict[str, str] = {}
+    for node, arr in zip(nodes, arrays):
+        what = f"input {node.name!r}"
+        if arr.ndim != node.ndim:
+            raise ShapeError(
+                f"{what} expects rank {node.ndim} {node.shape}, got an array of shape "
+                f"{arr.shape} (rank {arr.ndim})"
+            )
+        for axis, (d, n) in enumerate(zip(node.shape, arr.shape)):
+            if is_symbol(d):
+                if d not in binding:
+                    binding[d] = n
+                    bound_by[d] = node.name or "?"
+                elif binding[d] != n:
+                    first = bound_by.get(d)
+                    by = f" by input {first!r}" if first else ""
+                    raise ShapeError(
+                        f"{what} {node.shape}: dim {d} (axis {axis}) is {n} in this array of "
+                        f"shape {arr.shape}, but {d} was bound to {binding[d]}{by}"
+                    )
+            elif d != n:
+                raise ShapeError(
+                    f"{what} {node.shape}: axis {axis} must be {d}, got {n} "
+                    f"(array of shape {arr.shape})"
+                )
+    return binding

@@ -1,0 +1,89 @@
+"""The reference interpreter: one op at a time, the yardstick the compiler is tested against."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from graphc.backend.binding import bind, convert_input
+from graphc.errors import ShapeError
+from graphc.ir.nxgraph import needed
+from graphc.ir.tensor import Tensor
+from graphc.ops.registry import get_op
+
+
+def as_tensor_list(outputs: Any, what: str = "outputs") -> tuple[bool, list[Tensor]]:
+    """(single, tensors): one Tensor or a non-empty list/tuple of Tensors of one graph."""
+    single = isinstance(outputs, Tensor)
+    ts = [outputs] if single else outputs
+    if not isinstance(ts, (list, tuple)) or not ts:
+        raise TypeError(f"{what} must be a Tensor or a non-empty list of Tensors, got {outputs!r}")
+    g = None
+    for k, t in enumerate(ts):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}[{k}] is a {type(t).__name__}, not a graphc Tensor")
+        if g is None:
+            g = t.graph
+        g.own(t, f"{what}[{k}]")
+    return single, list(ts)
+
+
+def resolve_feed(graph, feed: Mapping[Any, Any] | None) -> dict[int, Any]:
+    """Feed keys (input/param Tensors or their names) as node ids."""
+    out: dict[int, Any] = {}
+    for key, value in (feed or {}).items():
+        if isinstance(key, str):
+            if key not in graph.inputs and key not in graph.param_tensors:
+                raise TypeError(f"feed names {key!r}, which is not an input or param of "
+                                f"graph {graph.name!r}")
+            t = graph[key]
+        else:
+            t = graph.own(key, "feed key")
+        if t.node.role not in ("input", "param"):
+            raise TypeError(f"feed key {t!r} is not an input or a param")
+        out[t.id] = value
+    return out
+
+
+def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
+    """Compute ``outputs`` op by op with numpy. ``feed`` maps inputs (Tensors or names) to
+    arrays; it may also override param values. One Tensor in gives one array out."""
+    single, outs = as_tensor_list(outputs)
+    g = outs[0].graph
+    fed = resolve_feed(g, feed)
+    order = needed(g, [t.id for t in outs])
+    nodes = [g.node(i) for i in order]
+    missing = [n.name for n in nodes if n.role == "input" and n.id not in fed]
+    if missing:
+        raise TypeError(f"evaluate: missing value for input(s) {', '.join(map(repr, missing))}")
+    inputs = [n for n in nodes if n.role == "input"]
+    arrays = [convert_input(n, fed[n.id]) for n in inputs]
+    binding = bind(inputs, arrays)
+    values: dict[int, Any] = dict(zip((n.id for n in inputs), arrays))
+    for n in nodes:
+        if n.role == "input":
+            continue
+        if n.role == "param":
+            v = fed.get(n.id, g.params.get(n.name))
+            values[n.id] = convert_input(n, v) if n.id in fed else v
+            continue
+        if n.role == "constant":
+            values[n.id] = n.value
+            continue
+        unbound = [s for s in n.shape.symbols if s not in binding]
+        if unbound:
+            raise ShapeError(f"{n.op} node %{n.id} has shape {n.shape}, but no input binds "
+                             f"{', '.join(unbound)}\n  at {n.loc}")
+        shape = n.shape.bind(binding)
+        with np.errstate(all="ignore"):
+            v = np.asarray(get_op(n.op).compute([values[i] for i in n.inputs], n.attr, shape))
+        if v.shape != shape or v.dtype != n.dtype:
+            raise RuntimeError(
+                f"graphc bug: {n.op} node %{n.id} computed {v.shape} {v.dtype}, but its shape "
+                f"rule says {n.shape} = {shape} {n.dtype} ({n.loc})"
+            )
+        values[n.id] = v
+    result = [np.array(values[t.id], copy=True) for t in outs]
+    return result[0] if single else result

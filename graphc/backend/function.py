@@ -1,0 +1,141 @@
+"""``gc.compile`` and ``Function``: prune, (optimise), schedule, generate source, exec once."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.backend.codegen import Program, generate
+from graphc.backend.evaluate import as_tensor_list
+from graphc.errors import ShapeError
+from graphc.ir.dims import definitely_equal
+from graphc.ir.nxgraph import needed
+from graphc.ir.tensor import Tensor
+
+
+def _program(outputs: Any, inputs: Sequence[Tensor] | None,
+             updates: Mapping[Tensor, Any] | None) -> tuple[bool, Program]:
+    single, outs = as_tensor_list(outputs)
+    g = outs[0].graph
+    # ------------------------------------------------------------------------ updates
+    pairs: list[tuple[int, int]] = []
+    for p, v in (updates or {}).items():
+        g.own(p, "updates key")
+        if p.node.role != "param":
+            raise TypeError(f"updates key {p!r} is not a param (only params can be updated)")
+        if not isinstance(v, Tensor):
+            from graphc.ops._common import wrap
+
+            v = wrap([v, p], "update")[0]
+        g.own(v, f"update of {p.name!r}")
+        if v.ndim != p.ndim or not all(definitely_equal(a, b) for a, b in zip(v.shape, p.shape)):
+            raise ShapeError(
+                f"update of param {p.name!r}: the new value has shape {v.shape}, the param "
+                f"{p.shape}\n  at {v.node.loc}"
+            )
+        if not np.can_cast(v.dtype, p.dtype, "same_kind"):
+            raise TypeError(f"update of param {p.name!r}: a {v.dtype} value cannot be stored in "
+                            f"a {p.dtype} param")
+        pairs.append((p.id, v.id))
+    # -------------------------------------------------------------------------- inputs
+    schedule = needed(g, [t.id for t in outs] + [v for _, v in pairs])
+    used = [i for i in schedule if g.node(i).role == "input"]
+    if inputs is None:
+        in_ids = used
+    else:
+        if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)):
+            raise TypeError("inputs must be a list of input Tensors")
+        in_ids = []
+        for k, t in enumerate(inputs):
+            g.own(t, f"inputs[{k}]")
+            if t.node.role != "input":
+                raise TypeError(f"inputs[{k}] ({t!r}) is not a graph input")
+            if t.id in in_ids:
+                raise ValueError(f"inputs[{k}] ({t.name!r}) is listed twice")
+            in_ids.append(t.id)
+        missing = [g.node(i).name for i in used if i not in in_ids]
+        if missing:
+            raise TypeError(
+                f"the outputs need input(s) {', '.join(map(repr, missing))}, which are not in "
+                "inputs"
+            )
+    return single, Program(graph=g, inputs=in_ids, outputs=[t.id for t in outs],
+                           updates=pairs, schedule=schedule)
+
+
+def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
+            updates: Mapping[Tensor, Any] | None = None) -> Function:
+    """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
+
+    ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
+    declaration order). One Tensor in gives one array out; a list gives a list.
+    """
+    single, prog = _program(outputs, inputs, updates)
+    return Function(prog, single)
+
+
+class Function:
+    """A compiled graph: call it with arrays (positional or keyword); ``.source`` is its code."""
+
+    def __init__(self, program: Program, single: bool):
+        self._program = program
+        self._single = single
+        g = program.graph
+        self.graph = g
+        self.input_names = [g.node(i).name for i in program.inputs]
+        self._update_names = [g.node(p).name for p, _ in program.updates]
+        self.source, ns = generate(program)
+        code = compile_source(self.source)
+        exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
+        self._fn = ns["graphc_fn"]
+
+    # -------------------------------------------------------------------------- calling
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arrays = self._arrange(args, kwargs)
+        P = self.graph.params
+        outs, news = self._fn(P, *arrays)
+        # commit only after every output and new value was computed: a failed call above
+        # changed nothing
+        for name, v in zip(self._update_names, news):
+            np.copyto(P[name], v, casting="same_kind")
+        return outs[0] if self._single else list(outs)
+
+    def _arrange(self, args: tuple, kwargs: dict) -> list:
+        names = self.input_names
+        if len(args) > len(names):
+            raise TypeError(f"this function takes {len(names)} input(s) ({', '.join(names)}), "
+                            f"got {len(args)} positional arguments")
+        if not kwargs and len(args) == len(names):
+            return list(args)
+        values: dict[str, Any] = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"unexpected input {k!r}; this function takes "
+                                f"{', '.join(map(repr, names)) or 'no inputs'}")
+            if k in values:
+                raise TypeError(f"input {k!r} given twice (positionally and by keyword)")
+            values[k] = v
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise TypeError(f"missing input(s) {', '.join(map(repr, missing))}")
+        return [values[n] for n in names]
+
+    # ------------------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        return {"program": self._program, "single": self._single}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["program"], state["single"])
+
+    def __repr__(self) -> str:
+        p = self._program
+        return (f"<gc.Function inputs={self.input_names} outputs={len(p.outputs)} "
+                f"updates={self._update_names} nodes={len(p.schedule)}>")
+
+
+def compile_source(source: str):
+    """Python code object for generated source (``<graphc>`` in tracebacks)."""
+    return builtins.compile(source, "<graphc>", "exec")

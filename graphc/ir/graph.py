@@ -1,0 +1,220 @@
+"""The symbolic graph: an append-only list of immutable nodes, plus named inputs, params, outputs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape
+from graphc.ir.dtypes import check_dtype, dtype_of_value
+from graphc.ir.node import Node, freeze_attrs, user_location
+from graphc.ir.tensor import Tensor
+
+#: Checks run on every op node before it is added: ``check(graph, op, inputs, attrs, shape,
+#: dtype, loc)``. They may warn or raise; a raise leaves the graph unchanged. The broadcast
+#: diagnostics pass registers itself here.
+BUILD_CHECKS: list[Callable[..., None]] = []
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{what} name must be a non-empty string, got {name!r}")
+    return name
+
+
+class Graph:
+    """A symbolic computation graph: ``g.input``, ``g.param``, ``g.constant``, then ops on tensors.
+
+    ``strict=True`` turns broadcast diagnostics (``gc.ShapeWarning``) into ``gc.ShapeError``.
+    """
+
+    def __init__(self, name: str | None = None, strict: bool = False):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Graph name must be a string or None, got {name!r}")
+        self.name = name or "graph"
+        self.strict = bool(strict)
+        self._nodes: list[Node] = []
+        self.params: dict[str, np.ndarray] = {}
+        self._inputs: dict[str, int] = {}
+        self._params: dict[str, int] = {}
+        self._outputs: dict[str, int] = {}
+        self._scope: list[str] = []
+        #: >0 while gc.grad builds nodes: diagnostics stay silent for them
+        self._grad_depth = 0
+
+    # ----------------------------------------------------------------- access
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """All nodes, in creation (topological) order."""
+        return tuple(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def node(self, i: int) -> Node:
+        """The node with id ``i``."""
+        return self._nodes[i]
+
+    def tensor(self, i: int) -> Tensor:
+        """A Tensor handle for node ``i``."""
+        if not 0 <= i < len(self._nodes):
+            raise ValueError(f"graph {self.name!r} has no node {i}")
+        return Tensor(self, i)
+
+    @property
+    def inputs(self) -> dict[str, Tensor]:
+        """Named inputs, in declaration order."""
+        return {k: Tensor(self, i) for k, i in self._inputs.items()}
+
+    @property
+    def outputs(self) -> dict[str, Tensor]:
+        """Named outputs, in declaration order."""
+        return {k: Tensor(self, i) for k, i in self._outputs.items()}
+
+    @property
+    def param_tensors(self) -> dict[str, Tensor]:
+        """Params (trainable and state) as tensors, by name."""
+        return {k: Tensor(self, i) for k, i in self._params.items()}
+
+    @property
+    def trainable(self) -> list[Tensor]:
+        """The trainable params, in declaration order."""
+        return [Tensor(self, i) for i in self._params.values() if self._nodes[i].attr["trainable"]]
+
+    def __getitem__(self, name: str) -> Tensor:
+        for table in (self._inputs, self._params, self._outputs):
+            if name in table:
+                return Tensor(self, table[name])
+        known = ", ".join(repr(k) for k in [*self._inputs, *self._params, *self._outputs])
+        raise KeyError(f"graph {self.name!r} has no input, param or output {name!r} (has {known})")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._inputs or name in self._params or name in self._outputs
+
+    def __repr__(self) -> str:
+        return (
+            f"<gc.Graph {self.name!r}: {len(self._nodes)} nodes, inputs {list(self._inputs)}, "
+            f"params {list(self._params)}, outputs {list(self._outputs)}>"
+        )
+
+    def __str__(self) -> str:
+        from graphc.ir.printer import format_graph
+
+        return format_graph(self)
+
+    # ---------------------------------------------------------------- scoping
+    @contextlib.contextmanager
+    def name_scope(self, prefix: str) -> Iterator[None]:
+        """Prefix the names of params and inputs created inside: ``mlp/0/W``."""
+        _check_name(prefix, "scope")
+        self._scope.append(prefix.strip("/"))
+        try:
+            yield
+        finally:
+            self._scope.pop()
+
+    def scoped(self, name: str) -> str:
+        """``name`` with the current scope prefix."""
+        return "/".join([*self._scope, name])
+
+    def _claim(self, name: str, what: str) -> str:
+        name = self.scoped(_check_name(name, what))
+        if name in self:
+            raise ValueError(f"graph {self.name!r} already has an input, param or output {name!r}")
+        return name
+
+    # --------------------------------------------------------------- builders
+    def _append(self, op: str, inputs: tuple[int, ...], attrs: dict[str, Any], shape: Shape,
+                dtype: np.dtype, name: str | None = None, loc: str | None = None,
+                meta: dict[str, Any] | None = None, value: np.ndarray | None = None) -> Tensor:
+        node = Node(
+            id=len(self._nodes), op=op, inputs=inputs, attrs=freeze_attrs(attrs), shape=shape,
+            dtype=np.dtype(dtype), name=name, loc=loc or user_location(),
+            meta=freeze_attrs(meta or {}), value=value,
+        )
+        self._nodes.append(node)
+        return Tensor(self, node.id)
+
+    def input(self, name: str, shape: Sequence[object], dtype: Any = np.float64) -> Tensor:
+        """A named input fed at call time; str dims are symbolic (``("B", 1)``)."""
+        shape = Shape(shape)
+        dt = check_dtype(dtype, f"input {name!r}")
+        name = self._claim(name, "input")
+        t = self._append("input", (), {"name": name}, shape, dt, name=name)
+        self._inputs[name] = t.id
+        return t
+
+    def param(self, name: str, value: Any, dtype: Any = None, trainable: bool = True) -> Tensor:
+        """A named parameter whose value lives in ``g.params[name]`` (a copy of ``value``)."""
+        arr = np.array(value, dtype=dtype, copy=True, order="C")
+        dt = check_dtype(arr.dtype, f"param {name!r}")
+        if trainable and dt.kind != "f":
+            if dtype is not None:
+                raise TypeError(f"trainable param {name!r} must have a float dtype, got {dt}")
+            arr, dt = arr.astype(np.float64), np.dtype(np.float64)
+        name = self._claim(name, "param")
+        t = self._append("param", (), {"name": name, "trainable": bool(trainable)},
+                         Shape(arr.shape), dt, name=name)
+        self.params[name] = arr
+        self._params[name] = t.id
+        return t
+
+    def constant(self, value: Any, dtype: Any = None) -> Tensor:
+        """A constant baked into the graph (python scalars and arrays auto-wrap too)."""
+        if isinstance(value, Tensor):
+            raise TypeError("constant() takes a value, not a Tensor")
+        arr = np.array(value, dtype=dtype if dtype is not None else dtype_of_value(value))
+        check_dtype(arr.dtype, "constant")
+        arr.setflags(write=False)
+        return self._append("constant", (), {}, Shape(arr.shape), arr.dtype, value=arr)
+
+    def output(self, name: str, t: Tensor) -> Tensor:
+        """Mark ``t`` as the named output ``name``; returns ``t``."""
+        t = self.own(t, f"output {name!r}")
+        name = self._claim(name, "output")
+        self._outputs[name] = t.id
+        return t
+
+    def own(self, t: object, what: str) -> Tensor:
+        """``t`` as a Tensor of this graph, or a ValueError/TypeError saying why not."""
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what} must be a graphc Tensor, got {type(t).__name__}")
+        if t.graph is not self:
+            raise ValueError(
+                f"{what} belongs to graph {t.graph.name!r}, not {self.name!r}: "
+                "tensors of two graphs cannot be mixed"
+            )
+        return t
+
+    def apply(self, op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
+              meta: dict[str, Any] | None = None, loc: str | None = None) -> Tensor:
+        """Add an op node: infer its shape and dtype, run the build checks, append it."""
+        from graphc.ops.registry import get_op
+
+        opdef = get_op(op)
+        attrs = dict(attrs or {})
+        ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
+        nodes = [self._nodes[i] for i in ids]
+        loc = loc or user_location()
+        try:
+            shape, dtype = opdef.infer(nodes, attrs)
+        except ShapeError as e:
+            raise ShapeError(self.describe_failure(op, nodes, str(e), loc)) from None
+        except TypeError as e:
+            raise TypeError(self.describe_failure(op, nodes, str(e), loc)) from None
+        for check in BUILD_CHECKS:
+            check(self, op, nodes, attrs, shape, dtype, loc)
+        return self._append(op, ids, attrs, shape, dtype, loc=loc, meta=meta)
+
+    @staticmethod
+    def describe_failure(op: str, nodes: Sequence[Node], why: str, loc: str) -> str:
+        """The text of a build-time error: op, operand shapes and dtypes, reason, user line."""
+        operands = ", ".join(f"{n.shape} {n.dtype}" for n in nodes)
+        return f"{op}({operands}): {why}\n  at {loc}"
+
+
+__all__ = ["Graph", "Tensor", "BUILD_CHECKS"]

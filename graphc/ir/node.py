@@ -1,0 +1,74 @@
+"""Immutable IR nodes and the user-source locations they record."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.dims import Shape
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+#: roles of source nodes; every other node is an "op"
+SOURCE_ROLES = {"input": "input", "param": "param", "constant": "constant"}
+
+
+def user_location() -> str:
+    """The ``file:line`` of the first stack frame outside the graphc package."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not os.path.abspath(fn).startswith(_PKG_DIR):
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return "<graphc>:0"
+
+
+def freeze_attrs(attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Attributes as a sorted tuple of (key, value), so nodes hash and print deterministically."""
+    return tuple(sorted(attrs.items()))
+
+
+@dataclass(frozen=True)
+class Node:
+    """One value in the graph: an op applied to earlier nodes, with its inferred shape and dtype.
+
+    ``id`` is the node's position in its graph (creation order, which is a topological
+    order). ``loc`` is the user's ``file:line`` that built it. ``meta`` carries provenance
+    (for example, which forward node an inserted gradient ``sum`` unbroadcasts). A constant
+    keeps its (read-only) array in ``value``.
+    """
+
+    id: int
+    op: str
+    inputs: tuple[int, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    shape: Shape
+    dtype: np.dtype
+    name: str | None = None
+    loc: str = "<graphc>:0"
+    meta: tuple[tuple[str, Any], ...] = ()
+    value: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def attr(self) -> dict[str, Any]:
+        """The attributes as a dict."""
+        return dict(self.attrs)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The provenance/metadata as a dict."""
+        return dict(self.meta)
+
+    @property
+    def role(self) -> str:
+        """``input``, ``param``, ``constant`` or ``op``."""
+        return SOURCE_ROLES.get(self.op, "op")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)

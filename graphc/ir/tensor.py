@@ -1,0 +1,151 @@
+"""Tensor: a light handle on one node of a graph, with numpy-style operators."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape
+
+if TYPE_CHECKING:
+    from graphc.ir.graph import Graph
+    from graphc.ir.node import Node
+
+
+def _ops():
+    import graphc.ops as ops  # ops import the IR; the IR reaches ops lazily
+
+    return ops
+
+
+class Tensor:
+    """A symbolic value: node ``id`` of ``graph``. Shapes and dtypes are known when built."""
+
+    __slots__ = ("graph", "id")
+    # make numpy defer to our reflected operators: ndarray + Tensor -> Tensor.__radd__
+    __array_ufunc__ = None
+
+    def __init__(self, graph: Graph, id: int):
+        self.graph = graph
+        self.id = id
+
+    # ------------------------------------------------------------ properties
+    @property
+    def node(self) -> Node:
+        return self.graph.node(self.id)
+
+    @property
+    def shape(self) -> Shape:
+        """The inferred shape, a ``gc.Shape`` such as ``(B, 16)``."""
+        return self.node.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.node.dtype
+
+    @property
+    def name(self) -> str | None:
+        return self.node.name
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    def __repr__(self) -> str:
+        n = self.node
+        label = f" {n.name!r}" if n.name else ""
+        return f"<gc.Tensor %{n.id} {n.op}{label} {n.shape} {n.dtype}>"
+
+    # Tensors are dict keys (updates={W: W - lr * gW}): identity, not elementwise ==.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tensor) and other.graph is self.graph and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((id(self.graph), self.id))
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of a symbolic Tensor is unknown until it is computed")
+
+    def __iter__(self):
+        raise TypeError("a symbolic Tensor cannot be iterated; index it (t[0]) instead")
+
+    def __len__(self) -> int:
+        raise TypeError("len() of a symbolic Tensor is not defined; use t.shape[0]")
+
+    def __reduce__(self):
+        return (Tensor, (self.graph, self.id))
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, o: Any) -> Tensor: return _ops().add(self, o)
+    def __radd__(self, o: Any) -> Tensor: return _ops().add(o, self)
+    def __sub__(self, o: Any) -> Tensor: return _ops().subtract(self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _ops().subtract(o, self)
+    def __mul__(self, o: Any) -> Tensor: return _ops().multiply(self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _ops().multiply(o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _ops().divide(self, o)
+    def __rtruediv__(self, o: Any) -> Tensor: return _ops().divide(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _ops().power(self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _ops().power(o, self)
+    def __matmul__(self, o: Any) -> Tensor: return _ops().matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Tensor: return _ops().matmul(o, self)
+    def __neg__(self) -> Tensor: return _ops().negative(self)
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return _ops().abs(self)
+    def __lt__(self, o: Any) -> Tensor: return _ops().less(self, o)
+    def __le__(self, o: Any) -> Tensor: return _ops().less_equal(self, o)
+    def __gt__(self, o: Any) -> Tensor: return _ops().greater(self, o)
+    def __ge__(self, o: Any) -> Tensor: return _ops().greater_equal(self, o)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops().getitem(self, index)
+
+    # --------------------------------------------------------------- methods
+    @property
+    def T(self) -> Tensor:
+        """Transpose of a 2-D tensor. Any other rank raises: use ``.mT`` for the last two axes."""
+        if self.ndim != 2:
+            from graphc.ir.node import user_location
+
+            raise ShapeError(
+                f".T on a tensor of shape {self.shape} (rank {self.ndim}): numpy's .T reverses "
+                "ALL axes, which silently moves a batch axis. Use .mT or "
+                "gc.swapaxes(t, -1, -2) to swap the last two axes, or gc.transpose(t, axes) "
+                f"to say exactly which.\n  at {user_location()}"
+            )
+        return _ops().transpose(self)
+
+    @property
+    def mT(self) -> Tensor:
+        """Swap the last two axes (a batch of matrix transposes)."""
+        return _ops().swapaxes(self, -1, -2)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops().sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops().mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops().max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return _ops().swapaxes(self, axis1, axis2)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops().transpose(self, axes if axes else None)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops().astype(self, dtype)

@@ -1,0 +1,52 @@
+"""The op families. Importing this package registers every op."""
+
+from graphc.ops import source  # noqa: F401  (registers input/param/constant)
+from graphc.ops.elementwise import (
+    abs,
+    add,
+    astype,
+    divide,
+    equal,
+    exp,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    relu,
+    sigmoid,
+    sign,
+    sqrt,
+    square,
+    subtract,
+    tanh,
+    where,
+)
+from graphc.ops.indexing import getitem, take_along_axis
+from graphc.ops.linalg import matmul
+from graphc.ops.reduction import logsumexp, log_softmax, max, mean, numel, softmax, sum
+from graphc.ops.registry import OpDef, all_ops, get_op, register
+from graphc.ops.shape import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    reshape,
+    squeeze,
+    swapaxes,
+    transpose,
+)
+
+__all__ = [
+    "OpDef", "abs", "add", "all_ops", "astype", "broadcast_to", "concatenate", "divide",
+    "equal", "exp", "expand_dims", "get_op", "getitem", "greater", "greater_equal", "less",
+    "less_equal", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
+    "minimum", "multiply", "negative", "not_equal", "numel", "power", "register", "relu",
+    "reshape", "sigmoid", "sign", "softmax", "sqrt", "square", "squeeze", "subtract", "sum",
+    "swapaxes", "take_along_axis", "tanh", "transpose", "where",
+]

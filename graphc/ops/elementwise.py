@@ -1,0 +1,313 @@
+"""Elementwise ops: arithmetic, unary math, activations, comparisons, where, astype.
+
+Each block holds one op: its builder, shape and dtype rule (numpy broadcasting; numpy's own
+dtype promotion, probed once per dtype combination), reference compute, numpy lowering and
+vjp. A vjp may return its gradient in the broadcast output shape: the autodiff driver sums
+it back to the operand's shape, so no rule here unbroadcasts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from graphc.backend import runtime
+from graphc.ir.dims import broadcast_shapes
+from graphc.ir.dtypes import check_dtype, probe_dtype
+from graphc.ir.tensor import Tensor
+from graphc.ops._common import apply, call, is_float
+from graphc.ops.registry import OpDef, register
+
+# ------------------------------------------------------------------------------- machinery
+
+
+@lru_cache(maxsize=None)
+def _probe(fn_name: str, *dtypes: np.dtype) -> np.dtype:
+    fn = getattr(np, fn_name, None) or getattr(runtime, fn_name)
+    return probe_dtype(fn, *dtypes)
+
+
+def _elementwise_infer(np_name: str, out_dtype: Any = None):
+    """Shape: numpy broadcasting of all operands. dtype: numpy's result for these dtypes."""
+
+    def infer(nodes, attrs):
+        shape = broadcast_shapes(*[n.shape for n in nodes])
+        if out_dtype is not None:
+            _probe(np_name, *[n.dtype for n in nodes])  # still refuse what numpy refuses
+            return shape, np.dtype(out_dtype)
+        dt = _probe(np_name, *[n.dtype for n in nodes])
+        check_dtype(dt, np_name)
+        return shape, dt
+
+    return infer
+
+
+def _numpy(np_name: str):
+    fn = getattr(np, np_name)
+    return lambda args, attrs, shape: fn(*args)
+
+
+def _def(name: str, vjp, doc: str, np_name: str | None = None, kind: str = "elementwise",
+         out_dtype: Any = None, emit=None, compute=None) -> OpDef:
+    np_name = np_name or name
+    return register(OpDef(
+        name=name, kind=kind, infer=_elementwise_infer(np_name, out_dtype),
+        compute=compute or _numpy(np_name), emit=emit or call(f"xp.{np_name}", out=True),
+        vjp=vjp, out=True, doc=doc,
+    ))
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b, with numpy broadcasting."""
+    return apply("add", [a, b])
+
+
+_def("add", lambda g, out, x, at, need: [g, g], add.__doc__)
+
+
+def subtract(a: Any, b: Any) -> Tensor:
+    """a - b, with numpy broadcasting."""
+    return apply("subtract", [a, b])
+
+
+_def("subtract", lambda g, out, x, at, need: [g, negative(g) if need[1] else None],
+     subtract.__doc__)
+
+
+def multiply(a: Any, b: Any) -> Tensor:
+    """a * b, with numpy broadcasting."""
+    return apply("multiply", [a, b])
+
+
+_def("multiply",
+     lambda g, out, x, at, need: [g * x[1] if need[0] else None, g * x[0] if need[1] else None],
+     multiply.__doc__)
+
+
+def divide(a: Any, b: Any) -> Tensor:
+    """a / b (true division), with numpy broadcasting."""
+    return apply("divide", [a, b])
+
+
+def _divide_vjp(g, out, x, at, need):
+    a, b = x
+    # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2 = -out/b
+    return [g / b if need[0] else None, negative(g * out / b) if need[1] else None]
+
+
+_def("divide", _divide_vjp, divide.__doc__)
+
+
+def power(a: Any, b: Any) -> Tensor:
+    """a ** b, with numpy broadcasting (a scalar exponent is the common case)."""
+    return apply("power", [a, b])
+
+
+def _power_vjp(g, out, x, at, need):
+    a, b = x
+    ga = gb = None
+    if need[0]:
+        # d(a^b)/da = b * a^(b-1)
+        ga = g * b * power(a, b - 1)
+    if need[1]:
+        # d(a^b)/db = a^b * log(a), taken as 0 where a <= 0 (where a^b is real only for
+        # integer b, and the derivative in b does not exist)
+        pos = greater(a, 0)
+        ga_log = where(pos, log(where(pos, a, 1)), 0)
+        gb = g * out * ga_log
+    return [ga, gb]
+
+
+_def("power", _power_vjp, power.__doc__)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max. The gradient at a tie is split evenly between a and b."""
+    return apply("maximum", [a, b])
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min. The gradient at a tie is split evenly between a and b."""
+    return apply("minimum", [a, b])
+
+
+def _select_vjp(first_wins):
+    def vjp(g, out, x, at, need):
+        a, b = x
+        # share of the gradient that goes to a: 1 where a wins, 1/2 at a tie, 0 elsewhere
+        share = astype(first_wins(a, b), g.dtype) + 0.5 * astype(equal(a, b), g.dtype)
+        return [g * share if need[0] else None, g * (1 - share) if need[1] else None]
+
+    return vjp
+
+
+_def("maximum", _select_vjp(lambda a, b: greater(a, b)), maximum.__doc__)
+_def("minimum", _select_vjp(lambda a, b: less(a, b)), minimum.__doc__)
+
+
+# ---------------------------------------------------------------------------- unary math
+
+
+def negative(x: Any) -> Tensor:
+    """-x."""
+    return apply("negative", [x])
+
+
+_def("negative", lambda g, out, x, at, need: [negative(g)], negative.__doc__)
+
+
+def exp(x: Any) -> Tensor:
+    """e ** x."""
+    return apply("exp", [x])
+
+
+_def("exp", lambda g, out, x, at, need: [g * out], exp.__doc__)
+
+
+def log(x: Any) -> Tensor:
+    """Natural logarithm."""
+    return apply("log", [x])
+
+
+_def("log", lambda g, out, x, at, need: [g / x[0]], log.__doc__)
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return apply("tanh", [x])
+
+
+_def("tanh", lambda g, out, x, at, need: [g * (1 - square(out))], tanh.__doc__)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid 1 / (1 + e^-x), computed stably as (1 + tanh(x/2)) / 2."""
+    return apply("sigmoid", [x])
+
+
+_def("sigmoid", lambda g, out, x, at, need: [g * out * (1 - out)], sigmoid.__doc__,
+     emit=call("rt.sigmoid", out=True),
+     compute=lambda args, attrs, shape: runtime.sigmoid(*args))
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0). Its gradient at 0 is 0."""
+    return apply("relu", [x])
+
+
+_def("relu", lambda g, out, x, at, need: [where(greater(x[0], 0), g, 0)], relu.__doc__,
+     emit=call("rt.relu", out=True), compute=lambda args, attrs, shape: runtime.relu(*args))
+
+
+def sqrt(x: Any) -> Tensor:
+    """Square root."""
+    return apply("sqrt", [x])
+
+
+_def("sqrt", lambda g, out, x, at, need: [g * 0.5 / out], sqrt.__doc__)
+
+
+def square(x: Any) -> Tensor:
+    """x * x."""
+    return apply("square", [x])
+
+
+_def("square", lambda g, out, x, at, need: [g * (2 * x[0])], square.__doc__)
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 - numpy's name
+    """|x|. Its gradient at 0 is 0."""
+    return apply("abs", [x])
+
+
+_def("abs", lambda g, out, x, at, need: [g * sign(x[0])], abs.__doc__, np_name="absolute")
+
+
+def sign(x: Any) -> Tensor:
+    """-1, 0 or 1 by the sign of x (piecewise constant: zero gradient)."""
+    return apply("sign", [x])
+
+
+_def("sign", None, sign.__doc__)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _comparison(name: str, doc: str):
+    def builder(a: Any, b: Any) -> Tensor:
+        return apply(name, [a, b])
+
+    builder.__name__ = name
+    builder.__doc__ = doc
+    _def(name, None, doc, kind="comparison", out_dtype=bool)
+    return builder
+
+
+less = _comparison("less", "a < b (bool, no gradient).")
+less_equal = _comparison("less_equal", "a <= b (bool, no gradient).")
+greater = _comparison("greater", "a > b (bool, no gradient).")
+greater_equal = _comparison("greater_equal", "a >= b (bool, no gradient).")
+equal = _comparison("equal", "a == b (bool, no gradient).")
+not_equal = _comparison("not_equal", "a != b (bool, no gradient).")
+
+
+# ---------------------------------------------------------------------------------- where
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """a where condition is true, else b (all three broadcast). No gradient to condition."""
+    return apply("where", [condition, a, b])
+
+
+def _where_infer(nodes, attrs):
+    if nodes[0].dtype.kind != "b":
+        raise TypeError(f"where: the condition must be bool (a comparison), got {nodes[0].dtype}")
+    shape = broadcast_shapes(*[n.shape for n in nodes])
+    return shape, np.result_type(nodes[1].dtype, nodes[2].dtype)
+
+
+def _where_vjp(g, out, x, at, need):
+    c = x[0]
+    return [None, where(c, g, 0) if need[1] else None, where(c, 0, g) if need[2] else None]
+
+
+register(OpDef(
+    name="where", kind="elementwise", infer=_where_infer,
+    compute=lambda args, attrs, shape: np.where(*args),
+    emit=call("xp.where"), vjp=_where_vjp, doc=where.__doc__,
+))
+
+
+# --------------------------------------------------------------------------------- astype
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """x converted to ``dtype`` (gradient flows between float dtypes only)."""
+    dt = check_dtype(dtype, "astype")
+    return apply("astype", [x], dtype=dt.name)
+
+
+def _astype_infer(nodes, attrs):
+    return nodes[0].shape, check_dtype(attrs["dtype"], "astype")
+
+
+def _astype_emit(args, attrs, ctx):
+    dt = ctx.ref(np.dtype(attrs["dtype"]), "dt")
+    return f"{args[0]}.astype({dt})"
+
+
+def _astype_vjp(g, out, x, at, need):
+    return [astype(g, x[0].dtype) if is_float(x[0]) and is_float(out) else None]
+
+
+register(OpDef(
+    name="astype", kind="elementwise", infer=_astype_infer,
+    compute=lambda args, attrs, shape: args[0].astype(attrs["dtype"]),
+    emit=_astype_emit, vjp=_astype_vjp, doc=astype.__doc__, attrs=("dtype",),
+))

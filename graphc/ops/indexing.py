@@ -1,0 +1,223 @@
+"""Indexing: basic indexing ``t[0]``, ``t[:, 1:3]``, ``t[None]``, and ``take_along_axis``
+(pick class scores by integer label), each with its gradient op (a scatter into zeros)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.backend import runtime
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape, broadcast_dims, is_symbol, normalize_axis
+from graphc.ir.dtypes import check_dtype
+from graphc.ir.tensor import Tensor
+from graphc.ops._common import wrap
+from graphc.ops.registry import OpDef, register
+
+# ------------------------------------------------------------------------- index handling
+
+
+def _int(v: Any, what: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise TypeError(f"{what} {v!r} is not an int")
+    return int(v.__index__())
+
+
+def normalize_index(index: Any, ndim: int) -> tuple[tuple, ...]:
+    """A basic numpy index as a hashable tuple of ("int", i) / ("slice", a, b, c) / ("new",)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise ShapeError("an index can only have a single ellipsis (...)")
+    if n_real > ndim:
+        raise ShapeError(f"too many indices ({n_real}) for a tensor of rank {ndim}")
+    out: list[tuple] = []
+    for item in index:
+        if item is Ellipsis:
+            out.extend([("slice", None, None, None)] * (ndim - n_real))
+        elif item is None:
+            out.append(("new",))
+        elif isinstance(item, slice):
+            step = _int(item.step, "slice step")
+            if step == 0:
+                raise ShapeError("slice step cannot be zero")
+            out.append(("slice", _int(item.start, "slice start"), _int(item.stop, "slice stop"),
+                        step))
+        elif isinstance(item, Tensor) or isinstance(item, (list, np.ndarray)):
+            raise TypeError(
+                "only basic indexing (ints, slices, None, ...) is supported; to pick entries "
+                "by an integer tensor use gc.take_along_axis"
+            )
+        else:
+            out.append(("int", _int(item, "index")))
+    return tuple(out)
+
+
+def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> Shape:
+    """The shape of ``x[index]`` for a normalized basic index."""
+    dims = iter(enumerate(shape))
+    out: list[Any] = []
+    for item in index:
+        if item[0] == "new":
+            out.append(1)
+            continue
+        axis, d = next(dims)
+        if item[0] == "int":
+            i = item[1]
+            if not is_symbol(d) and not -d <= i < d:
+                raise ShapeError(f"index {i} is out of bounds for axis {axis} of size {d}")
+        else:
+            sl = slice(*item[1:])
+            if is_symbol(d):
+                if item[1:] not in ((None, None, None), (None, None, 1)):
+                    raise ShapeError(
+                        f"slicing the symbolic dim {d} (axis {axis}) with {_fmt_item(item)} gives"
+                        " a size that is not known when the graph is built; slice it whole (:)"
+                    )
+                out.append(d)
+            else:
+                out.append(len(range(d)[sl]))
+    out.extend(d for _, d in dims)
+    return Shape(out)
+
+
+def _fmt_item(item: tuple) -> str:
+    if item[0] == "int":
+        return str(item[1])
+    if item[0] == "new":
+        return "None"
+    start, stop, step = ("" if v is None else str(v) for v in item[1:])
+    return f"{start}:{stop}" + (f":{step}" if step else "")
+
+
+def index_code(index: tuple[tuple, ...]) -> str:
+    """Source text of a normalized index, e.g. ``:, 0, None`` (built from ints only)."""
+    items = [_fmt_item(i) for i in index]
+    return ", ".join(items) + ("," if len(items) == 1 else "")
+
+
+# -------------------------------------------------------------------------------- getitem
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """Basic indexing ``x[index]``: ints, slices, None and ``...``."""
+    (t,) = wrap([x], "getitem")
+    try:
+        norm = normalize_index(index, t.ndim)
+    except ShapeError as e:
+        from graphc.ir.node import user_location
+
+        raise ShapeError(t.graph.describe_failure("getitem", [t.node], str(e),
+                                                  user_location())) from None
+    return t.graph.apply("getitem", [t], {"index": norm})
+
+
+def _getitem_infer(nodes, attrs):
+    return indexed_shape(nodes[0].shape, attrs["index"]), nodes[0].dtype
+
+
+def _getitem_vjp(g, out, x, at, need):
+    return [g.graph.apply("getitem_grad", [g], {"index": at["index"],
+                                                "shape": tuple(x[0].shape)})]
+
+
+register(OpDef(
+    name="getitem", kind="index", infer=_getitem_infer,
+    compute=lambda args, attrs, shape: args[0][runtime.index_from_attr(attrs["index"])],
+    emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'])}]",
+    vjp=_getitem_vjp, view=True, doc=getitem.__doc__, attrs=("index",),
+))
+
+
+def _getitem_grad_infer(nodes, attrs):
+    shape = Shape(attrs["shape"])
+    want = indexed_shape(shape, attrs["index"])
+    if want != nodes[0].shape:
+        raise ShapeError(f"gradient of shape {nodes[0].shape} does not fit {shape}[index]")
+    return shape, nodes[0].dtype
+
+
+def _getitem_grad_emit(args, attrs, ctx):
+    dt = ctx.ref(ctx.node.dtype, "dt")
+    return (f"rt.getitem_grad({args[0]}, {ctx.shape}, "
+            f"({index_code(attrs['index'])}), {dt})")
+
+
+register(OpDef(
+    name="getitem_grad", kind="index", infer=_getitem_grad_infer,
+    compute=lambda args, attrs, shape: runtime.getitem_grad(
+        args[0], shape, runtime.index_from_attr(attrs["index"]), args[0].dtype),
+    emit=_getitem_grad_emit,
+    vjp=lambda g, out, x, at, need: [g.graph.apply("getitem", [g], {"index": at["index"]})],
+    doc="Zeros of the indexed tensor's shape with the gradient written at the index.",
+    attrs=("index", "shape"),
+))
+
+
+# ------------------------------------------------------------------------ take_along_axis
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
+    """np.take_along_axis: pick entries of ``x`` along ``axis`` by an integer tensor.
+
+    ``gc.take_along_axis(logp, labels[:, None], axis=1)`` picks each row's class score.
+    """
+    t, idx = wrap([x, indices], "take_along_axis")
+    return t.graph.apply("take_along_axis", [t, idx], {"axis": normalize_axis(axis, t.ndim)})
+
+
+def _take_infer(nodes, attrs):
+    x, idx = nodes
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take_along_axis: indices must be integers, got {idx.dtype}")
+    if x.ndim != idx.ndim:
+        raise ShapeError(f"x {x.shape} and indices {idx.shape} must have the same rank")
+    axis = normalize_axis(attrs["axis"], x.ndim)
+    out = []
+    for i, (a, b) in enumerate(zip(x.shape, idx.shape)):
+        out.append(b if i == axis else broadcast_dims(a, b))
+    return Shape(out), x.dtype
+
+
+def _take_vjp(g, out, x, at, need):
+    return [g.graph.apply("take_along_axis_grad", [g, x[1]],
+                          {"axis": at["axis"], "shape": tuple(x[0].shape)}), None]
+
+
+register(OpDef(
+    name="take_along_axis", kind="index", infer=_take_infer,
+    compute=lambda args, attrs, shape: np.take_along_axis(args[0], args[1], attrs["axis"]),
+    emit=lambda args, attrs, ctx: (
+        f"xp.take_along_axis({args[0]}, {args[1]}, {attrs['axis']})"),
+    vjp=_take_vjp, doc=take_along_axis.__doc__, attrs=("axis",),
+))
+
+
+def _take_grad_infer(nodes, attrs):
+    g, idx = nodes
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take_along_axis_grad: indices must be integers, got {idx.dtype}")
+    shape = Shape(attrs["shape"])
+    normalize_axis(attrs["axis"], len(shape))
+    check_dtype(g.dtype, "take_along_axis_grad")
+    return shape, g.dtype
+
+
+def _take_grad_emit(args, attrs, ctx):
+    dt = ctx.ref(ctx.node.dtype, "dt")
+    return f"rt.take_along_axis_grad({args[0]}, {args[1]}, {ctx.shape}, {attrs['axis']}, {dt})"
+
+
+register(OpDef(
+    name="take_along_axis_grad", kind="index", infer=_take_grad_infer,
+    compute=lambda args, attrs, shape: runtime.take_along_axis_grad(
+        args[0], args[1], shape, attrs["axis"], args[0].dtype),
+    emit=_take_grad_emit,
+    vjp=lambda g, out, x, at, need: [take_along_axis(g, x[1], at["axis"]), None],
+    doc="Zeros of the source's shape with the gradient added at the picked entries.",
+    attrs=("axis", "shape"),
+))

@@ -1,0 +1,242 @@
+"""Reductions (sum, mean, max, logsumexp) and the axis-wise normalisations softmax, log_softmax.
+
+Reductions take numpy's ``axis`` (None, an int, negative ints, a tuple) and ``keepdims``;
+the attribute stored is the sorted tuple of non-negative axes, so equal reductions print,
+hash and compare equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.backend import runtime
+from graphc.ir.dims import Shape, normalize_axes, normalize_axis
+from graphc.ir.dtypes import probe_dtype
+from graphc.ir.tensor import Tensor
+from graphc.ops._common import wrap
+from graphc.ops.registry import OpDef, register
+
+
+def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    (t,) = wrap([x], op)
+    from graphc.ir.node import user_location
+    from graphc.errors import ShapeError
+
+    try:
+        axes = normalize_axes(axis, t.ndim)
+    except ShapeError as e:
+        raise ShapeError(t.graph.describe_failure(op, [t.node], str(e), user_location())) from None
+    return t.graph.apply(op, [t], {"axis": axes, "keepdims": bool(keepdims)})
+
+
+def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    """``shape`` with ``axes`` removed (or set to 1 with keepdims)."""
+    if keepdims:
+        return Shape(1 if i in axes else d for i, d in enumerate(shape))
+    return Shape(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_infer(np_fn):
+    def infer(nodes, attrs):
+        x = nodes[0]
+        axes = normalize_axes(attrs["axis"], x.ndim)
+        return reduced_shape(x.shape, axes, attrs["keepdims"]), probe_dtype(np_fn, x.dtype)
+
+    return infer
+
+
+def _emit_reduce(fn: str, out: bool):
+    def emit(args, attrs, ctx):
+        o = f", out={ctx.out}" if out and ctx.out is not None else ""
+        return f"{fn}({args[0]}, axis={attrs['axis']!r}, keepdims={attrs['keepdims']!r}{o})"
+
+    return emit
+
+
+def expand_back(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """A reduced gradient broadcast back over the reduced axes to ``x``'s shape."""
+    from graphc.ops.shape import broadcast_to, expand_dims
+
+    if not keepdims and axes:
+        g = expand_dims(g, axes)
+    return broadcast_to(g, x.shape)
+
+
+def _def_reduce(name: str, np_fn, vjp, doc: str) -> None:
+    register(OpDef(
+        name=name, kind="reduction", infer=_reduce_infer(np_fn),
+        compute=lambda args, attrs, shape: np_fn(args[0], axis=attrs["axis"],
+                                                 keepdims=attrs["keepdims"]),
+        emit=_emit_reduce(f"xp.{np_fn.__name__}", out=True), vjp=vjp, out=True, doc=doc,
+        attrs=("axis", "keepdims"),
+    ))
+
+
+# ------------------------------------------------------------------------------------ sum
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (None: all axes)."""
+    return _reduce("sum", x, axis, keepdims)
+
+
+def _sum_vjp(g, out, x, at, need):
+    return [expand_back(g, x[0], at["axis"], at["keepdims"])]
+
+
+_def_reduce("sum", np.sum, _sum_vjp, sum.__doc__)
+
+
+# ----------------------------------------------------------------------------------- mean
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (None: all axes); a symbolic axis divides by its size at run time."""
+    return _reduce("mean", x, axis, keepdims)
+
+
+def _mean_vjp(g, out, x, at, need):
+    return [expand_back(g, x[0], at["axis"], at["keepdims"]) / numel(x[0], at["axis"], g.dtype)]
+
+
+_def_reduce("mean", np.mean, _mean_vjp, mean.__doc__)
+
+
+# ------------------------------------------------------------------------------------ max
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Max over ``axis``. At a tie the gradient is split evenly among the maximal entries."""
+    return _reduce("max", x, axis, keepdims)
+
+
+def _max_vjp(g, out, x, at, need):
+    from graphc.ops.elementwise import astype, equal
+
+    axes, keepdims = at["axis"], at["keepdims"]
+    hit = astype(equal(x[0], expand_back(out, x[0], axes, keepdims)), g.dtype)
+    share = hit / sum(hit, axis=axes, keepdims=True)
+    return [expand_back(g, x[0], axes, keepdims) * share]
+
+
+_def_reduce("max", np.max, _max_vjp, max.__doc__)
+
+
+# ------------------------------------------------------------------------------ logsumexp
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x), axis)), computed stably (shifted by the max)."""
+    return _reduce("logsumexp", x, axis, keepdims)
+
+
+def _lse_vjp(g, out, x, at, need):
+    from graphc.ops.elementwise import exp
+
+    axes, keepdims = at["axis"], at["keepdims"]
+    # d lse / dx = softmax(x) = exp(x - lse)
+    return [expand_back(g, x[0], axes, keepdims) * exp(x[0] - expand_back(out, x[0], axes,
+                                                                            keepdims))]
+
+
+def _float_probe(x, axis=None, keepdims=False):
+    return np.exp(x)
+
+
+register(OpDef(
+    name="logsumexp", kind="reduction", infer=_reduce_infer(_float_probe),
+    compute=lambda args, attrs, shape: runtime.logsumexp(args[0], attrs["axis"],
+                                                         attrs["keepdims"]),
+    emit=lambda args, attrs, ctx: (f"rt.logsumexp({args[0]}, {attrs['axis']!r}, "
+                                   f"{attrs['keepdims']!r})"),
+    vjp=_lse_vjp, doc=logsumexp.__doc__, attrs=("axis", "keepdims"),
+))
+
+
+# -------------------------------------------------------------------- softmax, log_softmax
+
+
+def _axiswise(op: str, x: Any, axis: Any) -> Tensor:
+    (t,) = wrap([x], op)
+    from graphc.errors import ShapeError
+    from graphc.ir.node import user_location
+
+    try:
+        a = normalize_axis(axis, t.ndim)
+    except ShapeError as e:
+        raise ShapeError(t.graph.describe_failure(op, [t.node], str(e), user_location())) from None
+    return t.graph.apply(op, [t], {"axis": a})
+
+
+def _axiswise_infer(nodes, attrs):
+    x = nodes[0]
+    normalize_axis(attrs["axis"], x.ndim)
+    return x.shape, probe_dtype(np.exp, x.dtype)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x), axis), computed stably."""
+    return _axiswise("softmax", x, axis)
+
+
+def _softmax_vjp(g, out, x, at, need):
+    # J^T g = s * (g - sum(g * s))
+    return [out * (g - sum(g * out, axis=at["axis"], keepdims=True))]
+
+
+register(OpDef(
+    name="softmax", kind="reduction", infer=_axiswise_infer,
+    compute=lambda args, attrs, shape: runtime.softmax(args[0], attrs["axis"]),
+    emit=lambda args, attrs, ctx: f"rt.softmax({args[0]}, {attrs['axis']!r})",
+    vjp=_softmax_vjp, doc=softmax.__doc__, attrs=("axis",),
+))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x, axis, keepdims=True), computed stably."""
+    return _axiswise("log_softmax", x, axis)
+
+
+def _log_softmax_vjp(g, out, x, at, need):
+    from graphc.ops.elementwise import exp
+
+    # J^T g = g - softmax(x) * sum(g)
+    return [g - exp(out) * sum(g, axis=at["axis"], keepdims=True)]
+
+
+register(OpDef(
+    name="log_softmax", kind="reduction", infer=_axiswise_infer,
+    compute=lambda args, attrs, shape: runtime.log_softmax(args[0], attrs["axis"]),
+    emit=lambda args, attrs, ctx: f"rt.log_softmax({args[0]}, {attrs['axis']!r})",
+    vjp=_log_softmax_vjp, doc=log_softmax.__doc__, attrs=("axis",),
+))
+
+
+# ---------------------------------------------------------------------------------- numel
+
+
+def numel(x: Tensor, axes: Any = None, dtype: Any = None) -> Tensor:
+    """The number of elements of ``x`` over ``axes`` as a scalar (symbolic dims at run time)."""
+    (t,) = wrap([x], "numel")
+    axes = normalize_axes(axes, t.ndim)
+    dt = np.dtype(dtype if dtype is not None else np.float64)
+    return t.graph.apply("numel", [t], {"axis": axes, "dtype": dt.name})
+
+
+def _numel_infer(nodes, attrs):
+    normalize_axes(attrs["axis"], nodes[0].ndim)
+    return Shape(()), np.dtype(attrs["dtype"])
+
+
+def _numel_emit(args, attrs, ctx):
+    dims = [ctx.dim(ctx.inputs[0].shape[a]) for a in attrs["axis"]]
+    return f"xp.asarray({' * '.join(dims) or '1'}, dtype={ctx.ref(np.dtype(attrs['dtype']), 'dt')})"
+
+
+register(OpDef(
+    name="numel", kind="reduction", infer=_numel_infer,
+    compute=lambda args, attrs, shape: runtime.numel(args[0], attrs["axis"], attrs["dtype"]),
+    emit=_numel_emit, vjp=None, doc=numel.__doc__, attrs=("axis", "dtype"),
+))

@@ -1,0 +1,73 @@
+"""The op registry: one ``OpDef`` per op, holding everything about it in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from graphc.ir.dims import Shape
+
+if TYPE_CHECKING:
+    from graphc.ir.node import Node
+    from graphc.ir.tensor import Tensor
+
+#: kinds, used for drawing (colour) and by passes
+KINDS = ("source", "elementwise", "comparison", "reduction", "matmul", "shape", "index")
+
+#: ``infer(inputs, attrs) -> (shape, dtype)``; raises ShapeError / TypeError with the reason
+InferFn = Callable[[Sequence["Node"], dict], tuple[Shape, np.dtype]]
+#: ``compute(args, attrs, shape) -> array``: the reference (one op at a time) semantics;
+#: ``shape`` is the node's concrete output shape for the current binding of the symbols
+ComputeFn = Callable[[list, dict, tuple], Any]
+#: ``emit(args, attrs, ctx) -> str``: the numpy expression for this node (see backend.codegen)
+EmitFn = Callable[[list, dict, Any], str]
+#: ``vjp(g, out, inputs, attrs, needs) -> [grad or None per input]``, built from graphc ops.
+#: A gradient may have the output's (broadcast) shape: the autodiff driver sums it back.
+VjpFn = Callable[["Tensor", "Tensor", list, dict, list], list]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything about one op: shape/dtype rule, reference compute, numpy lowering, vjp."""
+
+    name: str
+    kind: str
+    infer: InferFn
+    compute: ComputeFn
+    emit: EmitFn
+    vjp: Optional[VjpFn] = None
+    #: the lowering accepts ``out=`` (numpy ufuncs and friends): the memory plan may pass one
+    out: bool = False
+    #: the result may be a view of operand 0 (reshape, swapaxes, basic indexing, ...)
+    view: bool = False
+    doc: str = ""
+    attrs: tuple[str, ...] = field(default=())
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    """Add an op to the registry (names are unique)."""
+    if op.kind not in KINDS:
+        raise ValueError(f"op {op.name!r}: unknown kind {op.kind!r}")
+    if op.name in _REGISTRY:
+        raise ValueError(f"op {op.name!r} is registered twice")
+    _REGISTRY[op.name] = op
+    return op
+
+
+def get_op(name: str) -> OpDef:
+    """The OpDef called ``name``, or a ValueError naming the known ops."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown op {name!r}") from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    """Every registered op, by name (sorted)."""
+    return dict(sorted(_REGISTRY.items()))

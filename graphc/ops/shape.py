@@ -1,0 +1,290 @@
+"""Shape ops: reshape, broadcast_to, swapaxes, transpose, expand_dims, squeeze, concatenate.
+
+All but concatenate lower to numpy views, so they cost nothing at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import (
+    Numel,
+    Shape,
+    broadcast_shapes,
+    check_dim,
+    definitely_equal,
+    is_symbol,
+    normalize_axes,
+    normalize_axis,
+)
+from graphc.ir.tensor import Tensor
+from graphc.ops._common import graph_of, wrap
+from graphc.ops.registry import OpDef, register
+
+
+def _unary(op: str, x: Any, **attrs: Any) -> Tensor:
+    (t,) = wrap([x], op)
+    return t.graph.apply(op, [t], attrs)
+
+
+# -------------------------------------------------------------------------------- reshape
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    """numpy reshape. Symbolic dims carry through; one -1 is inferred when it is one dim."""
+    if isinstance(shape, (int, str)):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ShapeError(f"reshape: target shape {shape!r} is not a tuple of dims") from None
+    return _unary("reshape", x, shape=tuple(-1 if d == -1 and not isinstance(d, str) else d
+                                            for d in shape))
+
+
+def _fmt(dims) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + (",)" if len(dims) == 1 else ")")
+
+
+def _reshape_infer(nodes, attrs):
+    x = nodes[0]
+    target = list(attrs["shape"])
+    holes = [i for i, d in enumerate(target) if not isinstance(d, str) and d == -1]
+    if len(holes) > 1:
+        raise ShapeError(f"reshape target {tuple(target)} has more than one -1")
+    known = [check_dim(d, "reshape dim") for i, d in enumerate(target) if i not in holes]
+    have = Numel(x.shape)
+    if holes:
+        q = have.divide(Numel(known))
+        if q is None:
+            raise ShapeError(
+                f"cannot infer the -1 in {_fmt(target)} from {x.shape}: it would be {have} / {Numel(known)}, which is not a single "
+                "int or symbol (a symbolic dim can only be carried through whole)"
+            )
+        target[holes[0]] = q
+    out = Shape(target)
+    if Numel(out) != have:
+        raise ShapeError(
+            f"cannot reshape {x.shape} ({have} elements) to {out} ({Numel(out)} elements)"
+        )
+    return out, x.dtype
+
+
+register(OpDef(
+    name="reshape", kind="shape", infer=_reshape_infer,
+    compute=lambda args, attrs, shape: np.reshape(args[0], shape),
+    emit=lambda args, attrs, ctx: f"xp.reshape({args[0]}, {ctx.shape})",
+    vjp=lambda g, out, x, at, need: [reshape(g, x[0].shape)],
+    view=True, doc=reshape.__doc__, attrs=("shape",),
+))
+
+
+# --------------------------------------------------------------------------- broadcast_to
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """numpy broadcast_to: x stretched (a view) to ``shape``; its gradient sums back."""
+    return _unary("broadcast_to", x, shape=tuple(Shape(shape)))
+
+
+def _broadcast_to_infer(nodes, attrs):
+    x, target = nodes[0], Shape(attrs["shape"])
+    if x.ndim > len(target):
+        raise ShapeError(f"cannot broadcast {x.shape} to the lower-rank {target}")
+    got = broadcast_shapes(x.shape, target)
+    if not all(definitely_equal(a, b) for a, b in zip(got, target)):
+        raise ShapeError(f"cannot broadcast {x.shape} to {target}: the result would be {got}")
+    return target, x.dtype
+
+
+register(OpDef(
+    name="broadcast_to", kind="shape", infer=_broadcast_to_infer,
+    compute=lambda args, attrs, shape: np.broadcast_to(args[0], shape),
+    emit=lambda args, attrs, ctx: f"xp.broadcast_to({args[0]}, {ctx.shape})",
+    # the gradient in the output's shape; the autodiff driver sums it back to x's shape
+    vjp=lambda g, out, x, at, need: [g],
+    view=True, doc=broadcast_to.__doc__, attrs=("shape",),
+))
+
+
+# ------------------------------------------------------------------------------- swapaxes
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """Swap two axes (``gc.swapaxes(t, -1, -2)`` is a batch of matrix transposes)."""
+    (t,) = wrap([x], "swapaxes")
+    a1 = normalize_axis(axis1, t.ndim, "axis1")
+    a2 = normalize_axis(axis2, t.ndim, "axis2")
+    return t.graph.apply("swapaxes", [t], {"axis1": a1, "axis2": a2})
+
+
+def _swapaxes_infer(nodes, attrs):
+    x = nodes[0]
+    a1 = normalize_axis(attrs["axis1"], x.ndim, "axis1")
+    a2 = normalize_axis(attrs["axis2"], x.ndim, "axis2")
+    dims = list(x.shape)
+    dims[a1], dims[a2] = dims[a2], dims[a1]
+    return Shape(dims), x.dtype
+
+
+register(OpDef(
+    name="swapaxes", kind="shape", infer=_swapaxes_infer,
+    compute=lambda args, attrs, shape: np.swapaxes(args[0], attrs["axis1"], attrs["axis2"]),
+    emit=lambda args, attrs, ctx: f"xp.swapaxes({args[0]}, {attrs['axis1']}, {attrs['axis2']})",
+    vjp=lambda g, out, x, at, need: [swapaxes(g, at["axis1"], at["axis2"])],
+    view=True, doc=swapaxes.__doc__, attrs=("axis1", "axis2"),
+))
+
+
+# ------------------------------------------------------------------------------ transpose
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """Permute axes (numpy's default reverses them all)."""
+    (t,) = wrap([x], "transpose")
+    if axes is None:
+        perm = tuple(reversed(range(t.ndim)))
+    else:
+        perm = tuple(normalize_axis(a, t.ndim) for a in axes)
+    return t.graph.apply("transpose", [t], {"axes": perm})
+
+
+def _transpose_infer(nodes, attrs):
+    x, perm = nodes[0], tuple(attrs["axes"])
+    if sorted(normalize_axis(a, x.ndim) for a in perm) != list(range(x.ndim)):
+        raise ShapeError(f"axes {perm} are not a permutation of the {x.ndim} axes")
+    return Shape(x.shape[a] for a in perm), x.dtype
+
+
+register(OpDef(
+    name="transpose", kind="shape", infer=_transpose_infer,
+    compute=lambda args, attrs, shape: np.transpose(args[0], attrs["axes"]),
+    emit=lambda args, attrs, ctx: f"xp.transpose({args[0]}, {attrs['axes']!r})",
+    vjp=lambda g, out, x, at, need: [transpose(g, tuple(np.argsort(at["axes"]).tolist()))],
+    view=True, doc=transpose.__doc__, attrs=("axes",),
+))
+
+
+# ---------------------------------------------------------------------------- expand_dims
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    """Insert size-1 axes at ``axis`` (positions in the result, as in numpy)."""
+    (t,) = wrap([x], "expand_dims")
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return t.graph.apply("expand_dims", [t],
+                         {"axis": normalize_axes(tuple(axes), t.ndim + len(axes))})
+
+
+def _expand_dims_infer(nodes, attrs):
+    x, axes = nodes[0], tuple(attrs["axis"])
+    axes = normalize_axes(axes, x.ndim + len(axes))
+    dims = iter(x.shape)
+    return Shape(1 if i in axes else next(dims) for i in range(x.ndim + len(axes))), x.dtype
+
+
+register(OpDef(
+    name="expand_dims", kind="shape", infer=_expand_dims_infer,
+    compute=lambda args, attrs, shape: np.expand_dims(args[0], attrs["axis"]),
+    emit=lambda args, attrs, ctx: f"xp.expand_dims({args[0]}, {attrs['axis']!r})",
+    vjp=lambda g, out, x, at, need: [squeeze(g, at["axis"])],
+    view=True, doc=expand_dims.__doc__, attrs=("axis",),
+))
+
+
+# -------------------------------------------------------------------------------- squeeze
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Remove size-1 axes (None: every axis statically known to be 1)."""
+    (t,) = wrap([x], "squeeze")
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(t.shape) if definitely_equal(d, 1))
+    else:
+        axes = normalize_axes(axis, t.ndim)
+    return t.graph.apply("squeeze", [t], {"axis": axes})
+
+
+def _squeeze_infer(nodes, attrs):
+    x = nodes[0]
+    axes = normalize_axes(tuple(attrs["axis"]), x.ndim)
+    for a in axes:
+        if not definitely_equal(x.shape[a], 1):
+            why = " (a symbolic dim is not known to be 1)" if is_symbol(x.shape[a]) else ""
+            raise ShapeError(f"cannot squeeze axis {a} of {x.shape}: its size is "
+                             f"{x.shape[a]}, not 1{why}")
+    return Shape(d for i, d in enumerate(x.shape) if i not in axes), x.dtype
+
+
+register(OpDef(
+    name="squeeze", kind="shape", infer=_squeeze_infer,
+    compute=lambda args, attrs, shape: np.squeeze(args[0], attrs["axis"]),
+    emit=lambda args, attrs, ctx: f"xp.squeeze({args[0]}, {attrs['axis']!r})",
+    vjp=lambda g, out, x, at, need: [expand_dims(g, at["axis"])],
+    view=True, doc=squeeze.__doc__, attrs=("axis",),
+))
+
+
+# ---------------------------------------------------------------------------- concatenate
+
+
+def concatenate(tensors: Any, axis: int = 0) -> Tensor:
+    """Join tensors along ``axis``; other dims must match exactly."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError("concatenate takes a non-empty list of tensors")
+    ts = wrap(list(tensors), "concatenate")
+    a = normalize_axis(axis, ts[0].ndim)
+    return graph_of(ts, "concatenate").apply("concatenate", ts, {"axis": a})
+
+
+def _concatenate_infer(nodes, attrs):
+    first = nodes[0]
+    if first.ndim == 0:
+        raise ShapeError("cannot concatenate 0-d tensors")
+    axis = normalize_axis(attrs["axis"], first.ndim)
+    total: Any = 0
+    for n in nodes:
+        if n.ndim != first.ndim:
+            raise ShapeError(f"all operands need rank {first.ndim}; one has shape {n.shape}")
+        for i, (a, b) in enumerate(zip(n.shape, first.shape)):
+            if i != axis and not definitely_equal(a, b):
+                raise ShapeError(f"axis {i} differs: {n.shape} vs {first.shape}")
+        d = n.shape[axis]
+        if is_symbol(d):
+            if len(nodes) > 1:
+                raise ShapeError(
+                    f"cannot concatenate along the symbolic dim {d} (the result's size there "
+                    "would not be a single dim)"
+                )
+            total = d
+        else:
+            total += d
+    dims = list(first.shape)
+    dims[axis] = total
+    return Shape(dims), np.result_type(*[n.dtype for n in nodes])
+
+
+def _concatenate_vjp(g, out, x, at, need):
+    from graphc.ops.indexing import getitem
+
+    axis, start, grads = at["axis"], 0, []
+    for t, nd in zip(x, need):
+        size = t.shape[axis]
+        if nd:
+            index = (slice(None),) * axis + (slice(start, start + size),)
+            grads.append(getitem(g, index) if len(x) > 1 else g)
+        else:
+            grads.append(None)
+        start += size if isinstance(size, int) else 0
+    return grads
+
+
+register(OpDef(
+    name="concatenate", kind="shape", infer=_concatenate_infer,
+    compute=lambda args, attrs, shape: np.concatenate(args, axis=attrs["axis"]),
+    emit=lambda args, attrs, ctx: f"xp.concatenate(({', '.join(args)},), axis={attrs['axis']})",
+    vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",),
+))
