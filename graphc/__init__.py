@@ -1,6 +1,7 @@
 """graphc: a static computation-graph compiler for numpy. This module only re-exports."""
 
 from graphc import ops as _ops  # noqa: F401  (registers every op)
+from graphc.autodiff import GradCheckError, check_grad, grad
 from graphc.backend.evaluate import evaluate
 from graphc.backend.function import Function, compile
 from graphc.errors import ShapeError, ShapeWarning
@@ -53,9 +54,9 @@ from graphc.ops import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
-    "astype", "broadcast_to", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
-    "expand_dims", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
+    "Function", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
+    "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
+    "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
     "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply", "negative",
     "not_equal", "power", "relu", "reshape", "sigmoid", "sign", "softmax", "sqrt", "square",
     "squeeze", "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "transpose", "where",

@@ -43,8 +43,9 @@ class Graph:
         self._params: dict[str, int] = {}
         self._outputs: dict[str, int] = {}
         self._scope: list[str] = []
-        #: >0 while gc.grad builds nodes: diagnostics stay silent for them
-        self._grad_depth = 0
+        #: metadata merged into every node built inside ``annotate`` (gc.grad marks the nodes
+        #: it builds with the forward node they differentiate); non-empty: diagnostics silent
+        self._meta_stack: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- access
     @property
@@ -127,10 +128,27 @@ class Graph:
             raise ValueError(f"graph {self.name!r} already has an input, param or output {name!r}")
         return name
 
+    @contextlib.contextmanager
+    def annotate(self, **meta: Any) -> Iterator[None]:
+        """Attach ``meta`` to every node built inside (used by gc.grad for provenance)."""
+        top = self._meta_stack[-1] if self._meta_stack else {}
+        self._meta_stack.append({**top, **meta})
+        try:
+            yield
+        finally:
+            self._meta_stack.pop()
+
+    @property
+    def building_gradient(self) -> bool:
+        """True while gc.grad is adding nodes (broadcast diagnostics stay silent)."""
+        return any("grad_of" in m for m in self._meta_stack)
+
     # --------------------------------------------------------------- builders
     def _append(self, op: str, inputs: tuple[int, ...], attrs: dict[str, Any], shape: Shape,
                 dtype: np.dtype, name: str | None = None, loc: str | None = None,
                 meta: dict[str, Any] | None = None, value: np.ndarray | None = None) -> Tensor:
+        if self._meta_stack:
+            meta = {**self._meta_stack[-1], **(meta or {})}
         node = Node(
             id=len(self._nodes), op=op, inputs=inputs, attrs=freeze_attrs(attrs), shape=shape,
             dtype=np.dtype(dtype), name=name, loc=loc or user_location(),

@@ -1,0 +1,139 @@
+"""Reverse-mode autodiff as a graph pass: ``gc.grad`` adds gradient nodes to the same graph.
+
+Each op's vjp (in its block in ``graphc/ops``) returns its operands' gradients built from
+graphc ops, possibly in the broadcast shape of the op's output. This driver then calls
+``sum_to`` -- the only place that unbroadcasts -- which inserts an explicit ``sum`` over the
+broadcast axes and a ``reshape`` where the kept dims differ, each node recording its
+provenance, so every gradient has exactly its operand's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.node import Node, user_location
+from graphc.ir.nxgraph import depends_on, needed
+from graphc.ir.tensor import Tensor
+from graphc.ops._common import is_float, wrap
+from graphc.ops.registry import get_op
+
+
+def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int = 0) -> Tensor:
+    """``g`` summed over the axes that broadcasting added to reach it from ``shape``.
+
+    Sums the leading axes ``g`` has beyond ``shape`` and the axes where ``shape`` has 1 and
+    ``g`` does not, then reshapes when the kept dims differ (a kept 1). Inserts nothing when
+    the shapes already match. Inserted nodes carry ``unbroadcast`` provenance: the forward
+    node and operand, the axes, the symbols reduced (e.g. ``B``) and the forward line.
+    """
+    from graphc.ops.reduction import sum as reduce_sum
+    from graphc.ops.shape import reshape
+
+    shape = Shape(shape)
+    have = g.shape
+    if len(have) == len(shape) and all(map(definitely_equal, have, shape)):
+        return g
+    lead = len(have) - len(shape)
+    if lead < 0:
+        raise ShapeError(f"gradient of shape {have} cannot be summed to the larger {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape)
+        if definitely_equal(d, 1) and not definitely_equal(have[lead + i], 1)
+    )
+    prov: dict[str, Any] = {"unbroadcast": True, "axes": axes,
+                            "reduces": tuple(sorted({d for a in axes if isinstance(d := have[a],
+                                                                                 str)}))}
+    if forward is not None:
+        prov.update(forward=forward.id, forward_op=forward.op, operand=operand,
+                    forward_loc=forward.loc)
+    out = g
+    with g.graph.annotate(**prov):
+        if axes:
+            out = reduce_sum(out, axis=axes)
+        if not (len(out.shape) == len(shape) and all(map(definitely_equal, out.shape, shape))):
+            out = reshape(out, shape)
+    return out
+
+
+def grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
+    """Gradients of ``y`` with respect to each of ``xs``, as new nodes of the same graph.
+
+    ``y`` must be a scalar unless ``seed`` (same shape as ``y``) is given: then the result
+    is the vector-Jacobian product seed^T dy/dx. Each gradient has exactly its ``x``'s
+    shape and dtype. An ``x`` that ``y`` does not depend on gets zeros of its shape.
+    Comparisons, ``where``'s condition and integer tensors carry no gradient; asking for the
+    gradient of an integer or bool tensor is a TypeError. Gradients are differentiable.
+    """
+    if not isinstance(y, Tensor):
+        raise TypeError(f"grad: y must be a graphc Tensor, got {type(y).__name__}")
+    g = y.graph
+    loc = user_location()
+    if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
+        raise TypeError("grad: xs must be a list of Tensors (e.g. gc.grad(loss, [W, b]))")
+    for k, x in enumerate(xs):
+        g.own(x, f"grad: xs[{k}]")
+        if not is_float(x):
+            raise TypeError(f"grad: xs[{k}] ({x!r}) has dtype {x.dtype}; only float tensors have "
+                            f"gradients\n  at {loc}")
+    if not is_float(y):
+        raise TypeError(f"grad: y ({y!r}) has dtype {y.dtype}; only a float y has gradients\n"
+                        f"  at {loc}")
+    if seed is None:
+        if y.ndim != 0:
+            raise ShapeError(
+                f"grad: y has shape {y.shape}, not a scalar; reduce it (gc.sum, gc.mean) or pass "
+                f"seed= of shape {y.shape}\n  at {loc} (y built at {y.node.loc})"
+            )
+        with g.annotate(grad_of=y.id, forward_loc=y.node.loc):
+            seed_t = g.constant(np.ones((), dtype=y.dtype))
+    else:
+        (seed_t,) = wrap([seed], "grad seed") if isinstance(seed, Tensor) else (
+            g.constant(np.asarray(seed, dtype=y.dtype)),)
+        g.own(seed_t, "grad: seed")
+        if seed_t.ndim != y.ndim or not all(map(definitely_equal, seed_t.shape, y.shape)):
+            raise ShapeError(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; they must "
+                             f"match\n  at {loc}")
+
+    x_ids = [x.id for x in xs]
+    relevant = set(needed(g, [y.id])) & depends_on(g, x_ids)
+    cot: dict[int, Tensor] = {y.id: seed_t} if y.id in relevant else {}
+    for i in sorted(relevant, reverse=True):
+        n = g.node(i)
+        if i not in cot or n.role != "op":
+            continue
+        opdef = get_op(n.op)
+        need = [j in relevant and is_float(g.node(j)) for j in n.inputs]
+        if not any(need) or opdef.vjp is None:
+            continue  # no float operand on the path, or piecewise constant (zero gradient)
+        operands = [Tensor(g, j) for j in n.inputs]
+        try:
+            with g.annotate(grad_of=n.id, forward_op=n.op, forward_loc=n.loc):
+                grads = opdef.vjp(cot[i], Tensor(g, i), operands, n.attr, need)
+                for k, (j, gj) in enumerate(zip(n.inputs, grads)):
+                    if not need[k] or gj is None:
+                        continue
+                    operand = g.node(j)
+                    gj = sum_to(gj, operand.shape, forward=n, operand=k)
+                    if gj.dtype != operand.dtype:
+                        from graphc.ops.elementwise import astype
+
+                        gj = astype(gj, operand.dtype)
+                    cot[j] = gj if j not in cot else cot[j] + gj
+        except (ShapeError, TypeError) as e:
+            raise type(e)(f"grad: differentiating {n.op} {n.shape} built at {n.loc}: {e}") from None
+
+    out = []
+    for x in xs:
+        if x.id in cot:
+            out.append(cot[x.id])
+        else:  # y does not depend on x: zeros of x's shape
+            from graphc.ops.shape import broadcast_to
+
+            with g.annotate(grad_of=y.id, forward_loc=y.node.loc, zero_gradient=True):
+                out.append(broadcast_to(g.constant(np.zeros((), dtype=x.dtype)), x.shape))
+    return out
