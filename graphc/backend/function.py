@@ -92,6 +92,11 @@ class Function:
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]
 
+    @property
+    def program(self) -> Program:
+        """What this function runs: graph, input order, outputs, updates, schedule."""
+        return self._program
+
     # -------------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         arrays = self._arrange(args, kwargs)
