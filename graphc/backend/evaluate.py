@@ -58,7 +58,9 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
     missing = [n.name for n in nodes if n.role == "input" and n.id not in fed]
     if missing:
         raise TypeError(f"evaluate: missing value for input(s) {', '.join(map(repr, missing))}")
-    inputs = [n for n in nodes if n.role == "input"]
+    # every fed input binds its symbols, also one the outputs do not read (a zero
+    # gradient of shape (B, n) needs B)
+    inputs = [g.node(i) for i in sorted(fed) if g.node(i).role == "input"]
     arrays = [convert_input(n, fed[n.id]) for n in inputs]
     binding = bind(inputs, arrays)
     values: dict[int, Any] = dict(zip((n.id for n in inputs), arrays))

@@ -13,6 +13,8 @@ import numpy as np
 def sigmoid(x, out=None):
     """1 / (1 + exp(-x)) as (1 + tanh(x / 2)) / 2: no overflow for large |x|."""
     out = np.multiply(x, 0.5, out=out)
+    if out.__class__ is not np.ndarray:  # a 0-d x gives a numpy scalar
+        out = np.asarray(out)
     np.tanh(out, out=out)
     out *= 0.5
     out += 0.5
