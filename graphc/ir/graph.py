@@ -138,6 +138,17 @@ class Graph:
         finally:
             self._meta_stack.pop()
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Nodes appended inside are dropped again if the block raises: a failed call (an op
+        whose operand constant was already wrapped, a gradient half built) changes nothing."""
+        n = len(self._nodes)
+        try:
+            yield
+        except BaseException:
+            del self._nodes[n:]
+            raise
+
     @property
     def building_gradient(self) -> bool:
         """True while gc.grad is adding nodes (broadcast diagnostics stay silent)."""
@@ -155,6 +166,20 @@ class Graph:
             meta=freeze_attrs(meta or {}), value=value,
         )
         self._nodes.append(node)
+        return Tensor(self, node.id)
+
+    def _restore(self, node: Node, param_value: np.ndarray | None = None) -> Tensor:
+        """Append ``node`` exactly as stored (``graphc.io.load``, which has validated it): no
+        inference, no build checks; a named input or param (value ``param_value``) is
+        registered under its name."""
+        if node.id != len(self._nodes):
+            raise ValueError(f"node id {node.id} out of order (expected {len(self._nodes)})")
+        self._nodes.append(node)
+        if node.op == "input":
+            self._inputs[node.name] = node.id
+        elif node.op == "param":
+            self.params[node.name] = param_value
+            self._params[node.name] = node.id
         return Tensor(self, node.id)
 
     def input(self, name: str, shape: Sequence[object], dtype: Any = np.float64) -> Tensor:
