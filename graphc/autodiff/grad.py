@@ -61,6 +61,14 @@ def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int
 
 
 def grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
+    """Gradients of ``y`` with respect to each of ``xs`` (see ``_grad``); atomic."""
+    if not isinstance(y, Tensor):
+        raise TypeError(f"grad: y must be a graphc Tensor, got {type(y).__name__}")
+    with y.graph.atomic():
+        return _grad(y, xs, seed)
+
+
+def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
     """Gradients of ``y`` with respect to each of ``xs``, as new nodes of the same graph.
 
     ``y`` must be a scalar unless ``seed`` (same shape as ``y``) is given: then the result

@@ -73,7 +73,9 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
     declaration order). One Tensor in gives one array out; a list gives a list.
     """
-    single, prog = _program(outputs, inputs, updates)
+    single, outs = as_tensor_list(outputs)
+    with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
+        single, prog = _program(outputs, inputs, updates)
     return Function(prog, single)
 
 

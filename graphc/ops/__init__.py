@@ -50,3 +50,12 @@ __all__ = [
     "reshape", "sigmoid", "sign", "softmax", "sqrt", "square", "squeeze", "subtract", "sum",
     "swapaxes", "take_along_axis", "tanh", "transpose", "where",
 ]
+
+# Public builders are atomic: an op that fails to build leaves no stray constant behind.
+from graphc.ops._common import atomic as _atomic  # noqa: E402
+
+for _name in __all__:
+    _fn = globals()[_name]
+    if callable(_fn) and _name not in ("OpDef", "all_ops", "get_op", "register"):
+        globals()[_name] = _atomic(_fn)
+del _name, _fn

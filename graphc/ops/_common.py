@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,3 +69,28 @@ def same_shape(nodes, attrs) -> tuple[Shape, np.dtype]:
 def is_float(t: Any) -> bool:
     """True for a tensor (or node) with a float dtype, the only kind gradients flow through."""
     return np.dtype(t.dtype).kind == "f"
+
+
+def _find_graph(args: Sequence[Any]):
+    for a in args:
+        if isinstance(a, Tensor):
+            return a.graph
+        if isinstance(a, (list, tuple)):
+            g = _find_graph(a)
+            if g is not None:
+                return g
+    return None
+
+
+def atomic(fn):
+    """Wrap a public op builder so that a failure leaves its graph exactly as it was."""
+
+    @functools.wraps(fn)
+    def builder(*args: Any, **kwargs: Any):
+        g = _find_graph(args)
+        if g is None:
+            return fn(*args, **kwargs)
+        with g.atomic():
+            return fn(*args, **kwargs)
+
+    return builder

@@ -245,10 +245,11 @@ def _concatenate_infer(nodes, attrs):
     if first.ndim == 0:
         raise ShapeError("cannot concatenate 0-d tensors")
     axis = normalize_axis(attrs["axis"], first.ndim)
-    total: Any = 0
     for n in nodes:
         if n.ndim != first.ndim:
             raise ShapeError(f"all operands need rank {first.ndim}; one has shape {n.shape}")
+    total: Any = 0
+    for n in nodes:
         for i, (a, b) in enumerate(zip(n.shape, first.shape)):
             if i != axis and not definitely_equal(a, b):
                 raise ShapeError(f"axis {i} differs: {n.shape} vs {first.shape}")
