@@ -1,6 +1,7 @@
 """graphc: a static computation-graph compiler for numpy. This module only re-exports."""
 
 from graphc import ops as _ops  # noqa: F401  (registers every op)
+from graphc import passes as _passes  # noqa: F401  (registers the broadcast diagnostics)
 from graphc.autodiff import GradCheckError, check_grad, grad
 from graphc.backend.evaluate import evaluate
 from graphc.backend.function import Function, compile
@@ -51,10 +52,12 @@ from graphc.ops import (
     where,
 )
 
+from graphc import nn, optim  # noqa: E402  (layers and optimisers build on the above)
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
+    "Function", "GradCheckError", "nn", "optim", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
     "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
     "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
     "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply", "negative",
