@@ -244,6 +244,8 @@ class Graph:
         nodes = [self._nodes[i] for i in ids]
         loc = loc or user_location()
         try:
+            if opdef.normalize is not None:
+                attrs = opdef.normalize(nodes, attrs)
             shape, dtype = opdef.infer(nodes, attrs)
         except ShapeError as e:
             raise ShapeError(self.describe_failure(op, nodes, str(e), loc)) from None

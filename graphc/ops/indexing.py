@@ -26,8 +26,16 @@ def _int(v: Any, what: str) -> int | None:
     return int(v.__index__())
 
 
+def _is_normalized(index: Any) -> bool:
+    kinds = {"int": 2, "slice": 4, "new": 1}
+    return isinstance(index, tuple) and all(
+        isinstance(i, tuple) and i and i[0] in kinds and len(i) == kinds[i[0]] for i in index)
+
+
 def normalize_index(index: Any, ndim: int) -> tuple[tuple, ...]:
     """A basic numpy index as a hashable tuple of ("int", i) / ("slice", a, b, c) / ("new",)."""
+    if _is_normalized(index):
+        return index
     if not isinstance(index, tuple):
         index = (index,)
     n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -106,14 +114,7 @@ def index_code(index: tuple[tuple, ...]) -> str:
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic indexing ``x[index]``: ints, slices, None and ``...``."""
     (t,) = wrap([x], "getitem")
-    try:
-        norm = normalize_index(index, t.ndim)
-    except ShapeError as e:
-        from graphc.ir.node import user_location
-
-        raise ShapeError(t.graph.describe_failure("getitem", [t.node], str(e),
-                                                  user_location())) from None
-    return t.graph.apply("getitem", [t], {"index": norm})
+    return t.graph.apply("getitem", [t], {"index": index})
 
 
 def _getitem_infer(nodes, attrs):
@@ -130,6 +131,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: args[0][runtime.index_from_attr(attrs["index"])],
     emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'])}]",
     vjp=_getitem_vjp, view=True, doc=getitem.__doc__, attrs=("index",),
+    normalize=lambda nodes, attrs: {"index": normalize_index(attrs["index"], nodes[0].ndim)},
 ))
 
 
@@ -167,7 +169,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     ``gc.take_along_axis(logp, labels[:, None], axis=1)`` picks each row's class score.
     """
     t, idx = wrap([x, indices], "take_along_axis")
-    return t.graph.apply("take_along_axis", [t, idx], {"axis": normalize_axis(axis, t.ndim)})
+    return t.graph.apply("take_along_axis", [t, idx], {"axis": axis})
 
 
 def _take_infer(nodes, attrs):
@@ -194,6 +196,7 @@ register(OpDef(
     emit=lambda args, attrs, ctx: (
         f"xp.take_along_axis({args[0]}, {args[1]}, {attrs['axis']})"),
     vjp=_take_vjp, doc=take_along_axis.__doc__, attrs=("axis",),
+    normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], nodes[0].ndim)},
 ))
 
 

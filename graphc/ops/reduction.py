@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.backend import runtime
 from graphc.ir.dims import Shape, normalize_axes, normalize_axis
-from graphc.ir.dtypes import probe_dtype
+from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import wrap
 from graphc.ops.registry import OpDef, register
@@ -21,14 +21,13 @@ from graphc.ops.registry import OpDef, register
 
 def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     (t,) = wrap([x], op)
-    from graphc.ir.node import user_location
-    from graphc.errors import ShapeError
+    return t.graph.apply(op, [t], {"axis": axis, "keepdims": keepdims})
 
-    try:
-        axes = normalize_axes(axis, t.ndim)
-    except ShapeError as e:
-        raise ShapeError(t.graph.describe_failure(op, [t.node], str(e), user_location())) from None
-    return t.graph.apply(op, [t], {"axis": axes, "keepdims": bool(keepdims)})
+
+def _normalize_reduce(nodes, attrs):
+    """axis: None, an int or a tuple -> sorted tuple of non-negative axes; keepdims: bool."""
+    return {"axis": normalize_axes(attrs.get("axis"), nodes[0].ndim),
+            "keepdims": bool(attrs.get("keepdims", False))}
 
 
 def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
@@ -70,7 +69,7 @@ def _def_reduce(name: str, np_fn, vjp, doc: str) -> None:
         compute=lambda args, attrs, shape: np_fn(args[0], axis=attrs["axis"],
                                                  keepdims=attrs["keepdims"]),
         emit=_emit_reduce(f"xp.{np_fn.__name__}", out=True), vjp=vjp, out=True, doc=doc,
-        attrs=("axis", "keepdims"),
+        attrs=("axis", "keepdims"), normalize=_normalize_reduce,
     ))
 
 
@@ -151,7 +150,7 @@ register(OpDef(
                                                          attrs["keepdims"]),
     emit=lambda args, attrs, ctx: (f"rt.logsumexp({args[0]}, {attrs['axis']!r}, "
                                    f"{attrs['keepdims']!r})"),
-    vjp=_lse_vjp, doc=logsumexp.__doc__, attrs=("axis", "keepdims"),
+    vjp=_lse_vjp, doc=logsumexp.__doc__, attrs=("axis", "keepdims"), normalize=_normalize_reduce,
 ))
 
 
@@ -160,14 +159,11 @@ register(OpDef(
 
 def _axiswise(op: str, x: Any, axis: Any) -> Tensor:
     (t,) = wrap([x], op)
-    from graphc.errors import ShapeError
-    from graphc.ir.node import user_location
+    return t.graph.apply(op, [t], {"axis": axis})
 
-    try:
-        a = normalize_axis(axis, t.ndim)
-    except ShapeError as e:
-        raise ShapeError(t.graph.describe_failure(op, [t.node], str(e), user_location())) from None
-    return t.graph.apply(op, [t], {"axis": a})
+
+def _normalize_axiswise(nodes, attrs):
+    return {"axis": normalize_axis(attrs.get("axis", -1), nodes[0].ndim)}
 
 
 def _axiswise_infer(nodes, attrs):
@@ -190,7 +186,7 @@ register(OpDef(
     name="softmax", kind="reduction", infer=_axiswise_infer,
     compute=lambda args, attrs, shape: runtime.softmax(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"rt.softmax({args[0]}, {attrs['axis']!r})",
-    vjp=_softmax_vjp, doc=softmax.__doc__, attrs=("axis",),
+    vjp=_softmax_vjp, doc=softmax.__doc__, attrs=("axis",), normalize=_normalize_axiswise,
 ))
 
 
@@ -211,6 +207,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: runtime.log_softmax(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"rt.log_softmax({args[0]}, {attrs['axis']!r})",
     vjp=_log_softmax_vjp, doc=log_softmax.__doc__, attrs=("axis",),
+    normalize=_normalize_axiswise,
 ))
 
 
@@ -220,9 +217,13 @@ register(OpDef(
 def numel(x: Tensor, axes: Any = None, dtype: Any = None) -> Tensor:
     """The number of elements of ``x`` over ``axes`` as a scalar (symbolic dims at run time)."""
     (t,) = wrap([x], "numel")
-    axes = normalize_axes(axes, t.ndim)
-    dt = np.dtype(dtype if dtype is not None else np.float64)
-    return t.graph.apply("numel", [t], {"axis": axes, "dtype": dt.name})
+    return t.graph.apply("numel", [t], {"axis": axes, "dtype": dtype})
+
+
+def _normalize_numel(nodes, attrs):
+    dt = attrs.get("dtype")
+    return {"axis": normalize_axes(attrs.get("axis"), nodes[0].ndim),
+            "dtype": check_dtype(dt if dt is not None else np.float64, "numel").name}
 
 
 def _numel_infer(nodes, attrs):
@@ -239,4 +240,5 @@ register(OpDef(
     name="numel", kind="reduction", infer=_numel_infer,
     compute=lambda args, attrs, shape: runtime.numel(args[0], attrs["axis"], attrs["dtype"]),
     emit=_numel_emit, vjp=None, doc=numel.__doc__, attrs=("axis", "dtype"),
+    normalize=_normalize_numel,
 ))

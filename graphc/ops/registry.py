@@ -39,6 +39,9 @@ class OpDef:
     compute: ComputeFn
     emit: EmitFn
     vjp: Optional[VjpFn] = None
+    #: ``normalize(inputs, attrs) -> attrs``: validate attributes and put them in canonical
+    #: form (sorted non-negative axes, ...) before ``infer``; must be idempotent
+    normalize: Optional[Callable[[Sequence["Node"], dict], dict]] = None
     #: the lowering accepts ``out=`` (numpy ufuncs and friends): the memory plan may pass one
     out: bool = False
     #: the result may be a view of operand 0 (reshape, swapaxes, basic indexing, ...)

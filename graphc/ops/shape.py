@@ -116,9 +116,13 @@ register(OpDef(
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """Swap two axes (``gc.swapaxes(t, -1, -2)`` is a batch of matrix transposes)."""
     (t,) = wrap([x], "swapaxes")
-    a1 = normalize_axis(axis1, t.ndim, "axis1")
-    a2 = normalize_axis(axis2, t.ndim, "axis2")
-    return t.graph.apply("swapaxes", [t], {"axis1": a1, "axis2": a2})
+    return t.graph.apply("swapaxes", [t], {"axis1": axis1, "axis2": axis2})
+
+
+def _normalize_swapaxes(nodes, attrs):
+    n = nodes[0].ndim
+    return {"axis1": normalize_axis(attrs["axis1"], n, "axis1"),
+            "axis2": normalize_axis(attrs["axis2"], n, "axis2")}
 
 
 def _swapaxes_infer(nodes, attrs):
@@ -135,7 +139,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.swapaxes(args[0], attrs["axis1"], attrs["axis2"]),
     emit=lambda args, attrs, ctx: f"xp.swapaxes({args[0]}, {attrs['axis1']}, {attrs['axis2']})",
     vjp=lambda g, out, x, at, need: [swapaxes(g, at["axis1"], at["axis2"])],
-    view=True, doc=swapaxes.__doc__, attrs=("axis1", "axis2"),
+    normalize=_normalize_swapaxes, view=True, doc=swapaxes.__doc__, attrs=("axis1", "axis2"),
 ))
 
 
@@ -145,11 +149,16 @@ register(OpDef(
 def transpose(x: Any, axes: Any = None) -> Tensor:
     """Permute axes (numpy's default reverses them all)."""
     (t,) = wrap([x], "transpose")
+    return t.graph.apply("transpose", [t], {"axes": axes})
+
+
+def _normalize_transpose(nodes, attrs):
+    n, axes = nodes[0].ndim, attrs.get("axes")
     if axes is None:
-        perm = tuple(reversed(range(t.ndim)))
-    else:
-        perm = tuple(normalize_axis(a, t.ndim) for a in axes)
-    return t.graph.apply("transpose", [t], {"axes": perm})
+        return {"axes": tuple(reversed(range(n)))}
+    if not isinstance(axes, (tuple, list)):
+        raise ShapeError(f"axes {axes!r} is not a tuple of axes")
+    return {"axes": tuple(normalize_axis(a, n) for a in axes)}
 
 
 def _transpose_infer(nodes, attrs):
@@ -164,7 +173,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.transpose(args[0], attrs["axes"]),
     emit=lambda args, attrs, ctx: f"xp.transpose({args[0]}, {attrs['axes']!r})",
     vjp=lambda g, out, x, at, need: [transpose(g, tuple(np.argsort(at["axes"]).tolist()))],
-    view=True, doc=transpose.__doc__, attrs=("axes",),
+    normalize=_normalize_transpose, view=True, doc=transpose.__doc__, attrs=("axes",),
 ))
 
 
@@ -174,9 +183,13 @@ register(OpDef(
 def expand_dims(x: Any, axis: Any) -> Tensor:
     """Insert size-1 axes at ``axis`` (positions in the result, as in numpy)."""
     (t,) = wrap([x], "expand_dims")
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    return t.graph.apply("expand_dims", [t],
-                         {"axis": normalize_axes(tuple(axes), t.ndim + len(axes))})
+    return t.graph.apply("expand_dims", [t], {"axis": axis})
+
+
+def _normalize_expand_dims(nodes, attrs):
+    axis = attrs["axis"]
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    return {"axis": normalize_axes(axes, nodes[0].ndim + len(axes))}
 
 
 def _expand_dims_infer(nodes, attrs):
@@ -191,7 +204,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.expand_dims(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.expand_dims({args[0]}, {attrs['axis']!r})",
     vjp=lambda g, out, x, at, need: [squeeze(g, at["axis"])],
-    view=True, doc=expand_dims.__doc__, attrs=("axis",),
+    normalize=_normalize_expand_dims, view=True, doc=expand_dims.__doc__, attrs=("axis",),
 ))
 
 
@@ -201,11 +214,14 @@ register(OpDef(
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     """Remove size-1 axes (None: every axis statically known to be 1)."""
     (t,) = wrap([x], "squeeze")
+    return t.graph.apply("squeeze", [t], {"axis": axis})
+
+
+def _normalize_squeeze(nodes, attrs):
+    x, axis = nodes[0], attrs.get("axis")
     if axis is None:
-        axes = tuple(i for i, d in enumerate(t.shape) if definitely_equal(d, 1))
-    else:
-        axes = normalize_axes(axis, t.ndim)
-    return t.graph.apply("squeeze", [t], {"axis": axes})
+        return {"axis": tuple(i for i, d in enumerate(x.shape) if definitely_equal(d, 1))}
+    return {"axis": normalize_axes(axis, x.ndim)}
 
 
 def _squeeze_infer(nodes, attrs):
@@ -224,7 +240,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.squeeze(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.squeeze({args[0]}, {attrs['axis']!r})",
     vjp=lambda g, out, x, at, need: [expand_dims(g, at["axis"])],
-    view=True, doc=squeeze.__doc__, attrs=("axis",),
+    normalize=_normalize_squeeze, view=True, doc=squeeze.__doc__, attrs=("axis",),
 ))
 
 
@@ -236,8 +252,7 @@ def concatenate(tensors: Any, axis: int = 0) -> Tensor:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
         raise TypeError("concatenate takes a non-empty list of tensors")
     ts = wrap(list(tensors), "concatenate")
-    a = normalize_axis(axis, ts[0].ndim)
-    return graph_of(ts, "concatenate").apply("concatenate", ts, {"axis": a})
+    return graph_of(ts, "concatenate").apply("concatenate", ts, {"axis": axis})
 
 
 def _concatenate_infer(nodes, attrs):
@@ -288,4 +303,5 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.concatenate(args, axis=attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.concatenate(({', '.join(args)},), axis={attrs['axis']})",
     vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",),
+    normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], max(nodes[0].ndim, 1))},
 ))

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import graphc as gc
 
-pytestmark = pytest.mark.fuzz
+# random programs broadcast B against B on purpose: the diagnostics would rightly warn
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore::graphc.ShapeWarning")]
 
 # (name, graphc builder, numpy reference, smooth & safe on any real input)
 UNARY = [
