@@ -52,9 +52,12 @@ from graphc.ops import (
     where,
 )
 
+from graphc import nn, optim  # noqa: E402  (layers and optimisers build on the above)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "nn", "optim",
     "Function", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
     "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
     "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",

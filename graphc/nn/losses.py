@@ -1,0 +1,75 @@
+"""Losses (scalar graph tensors): ``mse_loss``, ``cross_entropy``; and ``accuracy``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.node import user_location
+from graphc.ir.tensor import Tensor
+from graphc.ops import astype, expand_dims, log_softmax, mean, square, sum, take_along_axis
+from graphc.ops._common import wrap
+
+
+def _same(a: Shape, b: Shape) -> bool:
+    return len(a) == len(b) and all(definitely_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def mse_loss(pred: Any, target: Any) -> Tensor:
+    """mean((pred - target)^2); the shapes must be equal (no silent broadcast)."""
+    p, t = wrap([pred, target], "mse_loss")
+    if not _same(p.shape, t.shape):
+        raise ShapeError(
+            f"mse_loss: prediction {p.shape} and target {t.shape} differ; broadcasting them "
+            "would compare every pair (e.g. (B, 1) - (B,) -> (B, B)). Reshape one to match.\n"
+            f"  at {user_location()}"
+        )
+    return mean(square(p - t))
+
+
+def _labels(logits: Tensor, labels: Any, axis: int, what: str) -> tuple[Tensor, Tensor, int]:
+    z, y = wrap([logits, labels], what)
+    axis = axis % z.ndim if z.ndim else 0
+    if z.ndim == 0:
+        raise ShapeError(f"{what}: logits must have a class axis, got shape {z.shape}")
+    if y.dtype.kind in "iu":
+        want = Shape([d for i, d in enumerate(z.shape) if i != axis])
+        if not _same(y.shape, want):
+            raise ShapeError(f"{what}: integer labels must have shape {want} (logits {z.shape} "
+                             f"without the class axis), got {y.shape}\n  at {user_location()}")
+    elif y.dtype.kind == "f":
+        if not _same(y.shape, z.shape):
+            raise ShapeError(f"{what}: one-hot (or probability) labels must have the logits' "
+                             f"shape {z.shape}, got {y.shape}\n  at {user_location()}")
+    else:
+        raise TypeError(f"{what}: labels must be integers or floats, got {y.dtype}")
+    return z, y, axis
+
+
+def cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
+    """Mean of -log softmax(logits)[label] over the batch.
+
+    ``labels``: integers (shape of logits without ``axis``) picked with ``take_along_axis``, or
+    one-hot / probability rows (the logits' shape). Uses the stable ``log_softmax``.
+    """
+    z, y, axis = _labels(logits, labels, axis, "cross_entropy")
+    logp = log_softmax(z, axis=axis)
+    if y.dtype.kind in "iu":
+        return -mean(take_along_axis(logp, expand_dims(y, axis), axis=axis))
+    return -mean(sum(y * logp, axis=axis))
+
+
+def accuracy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
+    """Fraction of rows whose true class has the largest logit (no gradient)."""
+    z, y, axis = _labels(logits, labels, axis, "accuracy")
+    if y.dtype.kind in "iu":
+        picked = take_along_axis(z, expand_dims(y, axis), axis=axis)
+    else:
+        picked = sum(y * z, axis=axis, keepdims=True)
+    return mean(astype(picked >= z.max(axis=axis, keepdims=True), np.float64))
+
+
+__all__ = ["accuracy", "cross_entropy", "mse_loss"]
