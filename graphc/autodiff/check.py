@@ -81,7 +81,12 @@ def check_grad(y: Tensor, xs: Sequence[Tensor], feed: Mapping[Any, Any] | None =
     xs_vals = [base[x.id] for x in xs]
     y_val = evaluate(y, {g.tensor(i): v for i, v in fed.items()})
     u = None if np.ndim(y_val) == 0 else rng.standard_normal(np.shape(y_val)).astype(y.dtype)
-    grads = grad(y, list(xs), seed=u)
+    # the projection direction enters as an input of y's (possibly symbolic) shape
+    u_t = None
+    if u is not None:
+        u_t = g.input("check_grad/u", y.shape, y.dtype)
+        fed[u_t.id] = u
+    grads = grad(y, list(xs), seed=u_t)
 
     def run(target: Tensor, vals: list[np.ndarray]) -> np.ndarray:
         f = {g.tensor(i): v for i, v in fed.items()}
