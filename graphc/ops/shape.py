@@ -87,7 +87,7 @@ register(OpDef(
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     """numpy broadcast_to: x stretched (a view) to ``shape``; its gradient sums back."""
-    return _unary("broadcast_to", x, shape=tuple(Shape(shape)))
+    return _unary("broadcast_to", x, shape=shape)
 
 
 def _broadcast_to_infer(nodes, attrs):
@@ -106,6 +106,7 @@ register(OpDef(
     emit=lambda args, attrs, ctx: f"xp.broadcast_to({args[0]}, {ctx.shape})",
     # the gradient in the output's shape; the autodiff driver sums it back to x's shape
     vjp=lambda g, out, x, at, need: [g],
+    normalize=lambda nodes, attrs: {"shape": tuple(Shape(attrs["shape"]))},
     view=True, doc=broadcast_to.__doc__, attrs=("shape",),
 ))
 
