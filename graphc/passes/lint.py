@@ -158,8 +158,9 @@ class _Lint:
         return f"{role} {self.views[k]}"
 
     def var(self, k: int) -> str:
-        """A name for operand k inside code in a hint: its own name, else ``t``."""
-        return self.nodes[k].name or "t"
+        """A name for operand k inside code in a hint: its (last scoped) name, else ``t``."""
+        name = (self.nodes[k].name or "").rsplit("/", 1)[-1]
+        return name if name.isidentifier() else "t"
 
     def head(self) -> str:
         what = "the batch axes of " if self.op == "matmul" else ""
@@ -234,9 +235,9 @@ class _Lint:
         return (
             f"{self.head()}: the symbol {s} is in {n_res} axes of the result but at most "
             f"{once} in any operand, so every {s}-entry of one operand meets every {s}-entry "
-            f"of the other ({times} pairs, not {s}).{hint} If the {self.result} result is intended, "
-            "write each stretched axis out: gc.expand_dims (or t[:, None] / t[None, :]) on "
-            "both operands, or gc.broadcast_to."
+            f"of the other ({times} pairs, not {s}).{hint} If the {self.result} result is "
+            "intended, write each stretched axis out: gc.expand_dims (or t[:, None] / "
+            "t[None, :]) on both operands, or gc.broadcast_to."
         )
 
     def bias_bug(self) -> str | None:
