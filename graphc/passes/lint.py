@@ -40,6 +40,15 @@ difference is written with both sides expanded::
 
 and an intended ``(B, n, 1) + (n,)`` is written ``h + gc.expand_dims(b, (0, 1))`` (the bias
 given its full rank, so no lower-rank operand is stretched implicitly).
+
+Limits
+------
+Symbol duplication only looks at symbols: ``(16, 1) - (16,)`` with a fixed batch of 16 is
+caught by the bias rule instead (a lower-rank ``(16,)`` stretching a 1 next to a 16), and
+both rules compare concrete sizes by value, so two unrelated axes that happen to have the
+same size (a ``(3, 1, 1)`` channel scale times a ``(3, 3)`` image) can warn; writing the
+broadcast out silences them. Same-rank operands with declared 1s (``(n, 1) * (1, n)``) are
+an outer product by construction and never trip the bias rule.
 """
 
 from __future__ import annotations
@@ -322,7 +331,8 @@ def written_out(graph, node: Node, axis: int, depth: int = 0) -> bool:
     kind = get_op(op).kind if node.role == "op" else "source"
     if kind == "reduction":
         if "keepdims" not in at:  # softmax, log_softmax: same shape
-            return written_out(graph, src[0], axis, depth + 1)
+            same = src and src[0].ndim == node.ndim
+            return bool(same) and written_out(graph, src[0], axis, depth + 1)
         red = tuple(at["axis"])
         if at["keepdims"]:
             return axis in red or written_out(graph, src[0], axis, depth + 1)
