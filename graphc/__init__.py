@@ -8,6 +8,7 @@ from graphc.backend.function import Function, compile
 from graphc.errors import ShapeError, ShapeWarning
 from graphc.ir.dims import Shape
 from graphc.ir.graph import Graph
+from graphc.io import load, save
 from graphc.ir.tensor import Tensor
 from graphc.ops import (
     abs,
@@ -54,10 +55,13 @@ from graphc.ops import (
 
 from graphc import nn, optim  # noqa: E402  (layers and optimisers build on the above)
 
+from graphc.viz import render, to_dot, to_networkx  # noqa: E402 (after the ops register)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "nn", "optim",
+    "load", "render", "save", "to_dot", "to_networkx",
     "Function", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
     "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
     "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",

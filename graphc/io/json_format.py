@@ -1,0 +1,485 @@
+"""The graphc model file: a Graph as JSON, arrays as base64 raw bytes, validated on load.
+
+Layout (format ``"graphc.graph"``, version 1)::
+
+    {
+      "format": "graphc.graph",  "version": 1,  "graphc": "0.1.0" (writer, informational),
+      "name": "curve_fit",  "strict": false,
+      "nodes": [   # in id order, which is a topological order
+        {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"}, "shape": ["B", 1],
+         "dtype": "float64", "name": "x", "loc": "model.py:3", "meta": {}},
+        {"id": 12, "op": "constant", ..., "value": ARRAY},          # constants only
+        ...
+      ],
+      "params": {"mlp/0/W": ARRAY, ...},   # one value per param node, by name
+      "outputs": {"loss": 14}              # named outputs, in declaration order
+    }
+
+``ARRAY`` is ``{"dtype": "<f8", "shape": [1, 16], "data": "<base64 of the C-order bytes>"}``
+(lossless, byte order included). Attribute and meta values are JSON scalars and lists, where a
+JSON list stands for a Python tuple; the rarer types are one-key objects: ``{"shape": [...]}``
+(a ``gc.Shape``), ``{"list": [...]}``, ``{"dict": [[k, v], ...]}``, ``{"dtype": "<f8"}``,
+``{"float": "nan"}`` (non-finite floats), ``{"scalar": ARRAY}`` (a numpy scalar),
+``{"array": ARRAY}``, ``{"slice": [start, stop, step]}``.
+
+``load`` never executes anything from the file (no pickle, no eval). It checks the schema,
+every reference (operands, provenance ids, params, outputs), that the graph is acyclic
+(networkx), that every op is known, and re-infers every op node's shape and dtype with the
+op's own rule, comparing them with the stored ones. Any problem is a ``ValueError`` that says
+where and what.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.dtypes import ALLOWED_KINDS
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node, freeze_attrs
+
+FORMAT_NAME = "graphc.graph"
+FORMAT_VERSION = 1
+
+_TOP_REQUIRED = ("format", "version", "name", "strict", "nodes", "params", "outputs")
+_TOP_OPTIONAL = ("graphc",)
+_NODE_REQUIRED = ("id", "op", "inputs", "attrs", "shape", "dtype", "name", "loc", "meta")
+#: meta keys that hold node ids (provenance), checked like operand references
+_META_REFS = ("grad_of", "forward")
+
+
+# ================================================================================== encoding
+def _encode_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.asarray(a)
+    if a.dtype.kind not in ALLOWED_KINDS or a.dtype.fields is not None:
+        raise TypeError(f"cannot save an array of dtype {a.dtype}")
+    data = np.ascontiguousarray(a).tobytes(order="C")
+    return {"dtype": a.dtype.str, "shape": list(a.shape),
+            "data": base64.b64encode(data).decode("ascii")}
+
+
+def _encode_value(v: Any, where: str) -> Any:
+    """An attribute or meta value as JSON (see the module docstring for the tags)."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int) and not isinstance(v, np.generic):
+        return v
+    if isinstance(v, float) and not isinstance(v, np.generic):
+        return v if math.isfinite(v) else {"float": repr(v)}
+    if isinstance(v, Shape):
+        return {"shape": [_encode_value(d, where) for d in v]}
+    if isinstance(v, tuple):
+        return [_encode_value(x, where) for x in v]
+    if isinstance(v, list):
+        return {"list": [_encode_value(x, where) for x in v]}
+    if isinstance(v, dict):
+        return {"dict": [[_encode_value(k, where), _encode_value(x, where)] for k, x in v.items()]}
+    if isinstance(v, np.dtype):
+        return {"dtype": v.str}
+    if isinstance(v, np.generic):
+        return {"scalar": _encode_array(np.asarray(v))}
+    if isinstance(v, np.ndarray):
+        return {"array": _encode_array(v)}
+    if isinstance(v, slice):
+        return {"slice": [_encode_value(x, where) for x in (v.start, v.stop, v.step)]}
+    raise TypeError(f"cannot save {where}: a value of type {type(v).__name__} ({v!r})")
+
+
+def _encode_node(n: Node) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": n.id, "op": n.op, "inputs": list(n.inputs),
+        "attrs": {k: _encode_value(v, f"attribute {k!r} of node {n.id}") for k, v in n.attrs},
+        "shape": list(n.shape), "dtype": n.dtype.name, "name": n.name, "loc": n.loc,
+        "meta": {k: _encode_value(v, f"meta {k!r} of node {n.id}") for k, v in n.meta},
+    }
+    if n.op == "constant":
+        d["value"] = _encode_array(n.value)
+    return d
+
+
+def dumps(graph: Graph) -> str:
+    """The model file text for ``graph`` (deterministic: one node per line)."""
+    from graphc import __version__
+
+    if not isinstance(graph, Graph):
+        raise TypeError(f"save: expected a gc.Graph, got {type(graph).__name__}")
+    for name, t in graph.param_tensors.items():
+        arr = graph.params.get(name)
+        n = t.node
+        if arr is None or tuple(np.shape(arr)) != tuple(n.shape) or np.asarray(arr).dtype != n.dtype:
+            raise ValueError(f"save: g.params[{name!r}] does not match its param node "
+                             f"({n.shape} {n.dtype})")
+
+    def js(x: Any) -> str:
+        return json.dumps(x, ensure_ascii=True, allow_nan=False)
+
+    head = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "graphc": __version__,
+            "name": graph.name, "strict": graph.strict}
+    lines = ["{"]
+    lines += [f"  {js(k)}: {js(v)}," for k, v in head.items()]
+    nodes = [f"    {js(_encode_node(n))}" for n in graph.nodes]
+    lines.append('  "nodes": [' + ("\n" + ",\n".join(nodes) + "\n  ]," if nodes else "],"))
+    params = [f"    {js(k)}: {js(_encode_array(graph.params[k]))}" for k in graph.param_tensors]
+    lines.append('  "params": {' + ("\n" + ",\n".join(params) + "\n  }," if params else "},"))
+    outs = {k: t.id for k, t in graph.outputs.items()}
+    lines.append(f'  "outputs": {js(outs)}')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def save(graph: Graph, path: str | os.PathLike) -> None:
+    """Write ``graph`` (structure, params, provenance) to ``path`` as a graphc JSON model file."""
+    text = dumps(graph)
+    with open(path, "w", encoding="ascii", newline="\n") as f:
+        f.write(text)
+
+
+# ================================================================================== decoding
+class _Bad(ValueError):
+    """A validation failure; ``load`` prefixes it with the file name."""
+
+
+def _fail(where: str, what: str) -> _Bad:
+    return _Bad(f"{where}: {what}" if where else what)
+
+
+def _expect(v: Any, types: type | tuple[type, ...], where: str, what: str) -> Any:
+    if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise _fail(where, f"expected {what}, got {json.dumps(v)}")
+    if not isinstance(v, types):
+        shown = json.dumps(v)[:60] if _jsonable(v) else type(v).__name__
+        raise _fail(where, f"expected {what}, got {shown}")
+    return v
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _keys(d: dict, required: tuple[str, ...], optional: tuple[str, ...], where: str) -> None:
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise _fail(where, f"missing field(s) {', '.join(map(repr, missing))}")
+    extra = sorted(k for k in d if k not in required and k not in optional)
+    if extra:
+        raise _fail(where, f"unknown field(s) {', '.join(map(repr, extra))}")
+
+
+def _decode_dtype(s: Any, where: str) -> np.dtype:
+    _expect(s, str, where, "a dtype name")
+    try:
+        dt = np.dtype(s)
+    except (TypeError, ValueError):
+        raise _fail(where, f"{s!r} is not a numpy dtype") from None
+    if dt.kind not in ALLOWED_KINDS or dt.fields is not None or dt.subdtype is not None:
+        raise _fail(where, f"dtype {s!r} is not one graphc computes with (bool, int, uint, float)")
+    return dt
+
+
+def _decode_shape(v: Any, where: str) -> Shape:
+    _expect(v, list, where, "a shape (a list of ints and symbol names)")
+    try:
+        return Shape(v)
+    except ValueError as e:  # ShapeError
+        raise _fail(where, f"bad shape {json.dumps(v)[:60]}: {e}") from None
+
+
+def _decode_array(v: Any, where: str) -> np.ndarray:
+    _expect(v, dict, where, 'an array {"dtype", "shape", "data"}')
+    _keys(v, ("dtype", "shape", "data"), (), where)
+    dt = _decode_dtype(v["dtype"], f"{where}: dtype")
+    shape = _expect(v["shape"], list, f"{where}: shape", "a list of ints")
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise _fail(f"{where}: shape", f"array dims must be ints >= 0, got {json.dumps(shape)}")
+    data = _expect(v["data"], str, f"{where}: data", "a base64 string")
+    try:
+        raw = base64.b64decode(data.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as e:
+        raise _fail(f"{where}: data", f"not valid base64 ({e})") from None
+    want = math.prod(shape) * dt.itemsize
+    if len(raw) != want:
+        raise _fail(f"{where}: data", f"{len(raw)} bytes, but shape {tuple(shape)} of {dt} "
+                                      f"needs {want}")
+    return np.frombuffer(raw, dtype=dt).reshape(shape).copy()
+
+
+def _decode_value(v: Any, where: str) -> Any:
+    if v is None or isinstance(v, (bool, str, int)):
+        return v
+    if isinstance(v, float):
+        return v
+    if isinstance(v, list):
+        return tuple(_decode_value(x, where) for x in v)
+    if isinstance(v, dict):
+        if len(v) != 1:
+            raise _fail(where, f"a tagged value has exactly one key, got {sorted(v)}")
+        ((tag, x),) = v.items()
+        if tag == "shape":
+            return _decode_shape(x, where)
+        if tag == "list":
+            return list(_decode_value(_expect(x, list, where, "a list"), where))
+        if tag == "dict":
+            out = {}
+            for item in _expect(x, list, where, "a list of [key, value] pairs"):
+                if not isinstance(item, list) or len(item) != 2:
+                    raise _fail(where, "a dict is a list of [key, value] pairs")
+                k = _decode_value(item[0], where)
+                try:
+                    out[k] = _decode_value(item[1], where)
+                except TypeError:
+                    raise _fail(where, f"unhashable dict key {item[0]!r}") from None
+            return out
+        if tag == "dtype":
+            return _decode_dtype(x, where)
+        if tag == "float":
+            if x not in ("nan", "inf", "-inf"):
+                raise _fail(where, f"a tagged float is 'nan', 'inf' or '-inf', got {x!r}")
+            return float(x)
+        if tag == "scalar":
+            a = _decode_array(x, where)
+            if a.ndim != 0:
+                raise _fail(where, "a scalar has shape []")
+            return a[()]
+        if tag == "array":
+            return _decode_array(x, where)
+        if tag == "slice":
+            if not isinstance(x, list) or len(x) != 3:
+                raise _fail(where, "a slice is [start, stop, step]")
+            return slice(*(_decode_value(e, where) for e in x))
+        raise _fail(where, f"unknown value tag {tag!r}")
+    raise _fail(where, f"unexpected value {v!r}")
+
+
+def _decode_mapping(v: Any, where: str) -> dict[str, Any]:
+    _expect(v, dict, where, "an object")
+    return {k: _decode_value(x, f"{where} {k!r}") for k, x in v.items()}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in d:
+            raise _Bad(f"duplicate key {k!r} in a JSON object")
+        d[k] = v
+    return d
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Bad(f"non-standard JSON constant {name} (graphc writes non-finite floats as tags)")
+
+
+def _check_references(raw_nodes: list[dict]) -> None:
+    """Operands and provenance ids exist; the graph is acyclic; ids are topological."""
+    n = len(raw_nodes)
+    d = nx.DiGraph()
+    d.add_nodes_from(range(n))
+    for i, rn in enumerate(raw_nodes):
+        where = f"node {i} ({rn['op']})"
+        ins = _expect(rn["inputs"], list, f"{where}: inputs", "a list of node ids")
+        for j in ins:
+            if isinstance(j, bool) or not isinstance(j, int):
+                raise _fail(f"{where}: inputs", f"operand {json.dumps(j)[:40]} is not a node id")
+            if not 0 <= j < n:
+                raise _fail(f"{where}: inputs", f"dangling reference to node {j} (the file has "
+                                                f"nodes 0..{n - 1})")
+            d.add_edge(j, i)
+    if not nx.is_directed_acyclic_graph(d):
+        cycle = [u for u, _ in nx.find_cycle(d)]
+        raise _Bad(f"the graph has a cycle: {' -> '.join(map(str, cycle + cycle[:1]))}")
+    for j, i in sorted(d.edges):
+        if j >= i:
+            raise _fail(f"node {i} ({raw_nodes[i]['op']}): inputs",
+                        f"refers to node {j}, which comes later (nodes must be in topological "
+                        "order)")
+
+
+def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
+                params: dict[str, np.ndarray]) -> tuple[Node, np.ndarray | None]:
+    from graphc.ops.registry import get_op
+
+    op = rn["op"]
+    where = f"node {i} ({op})"
+    try:
+        opdef = get_op(op)
+    except ValueError:
+        raise _fail(where, f"unknown op {op!r} (this graphc does not define it)") from None
+    _keys(rn, _NODE_REQUIRED, ("value",) if op == "constant" else (), where)
+    shape = _decode_shape(rn["shape"], f"{where}: shape")
+    dtype = _decode_dtype(rn["dtype"], f"{where}: dtype")
+    name = rn["name"]
+    if name is not None:
+        _expect(name, str, f"{where}: name", "a string or null")
+    loc = _expect(rn["loc"], str, f"{where}: loc", "a 'file:line' string")
+    attrs = _decode_mapping(rn["attrs"], f"{where}: attribute")
+    meta = _decode_mapping(rn["meta"], f"{where}: meta")
+    for k in _META_REFS:
+        if k in meta:
+            j = meta[k]
+            if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < n_total:
+                raise _fail(f"{where}: meta {k!r}", f"dangling reference to node {j!r}")
+    operands = [nodes[j] for j in rn["inputs"]]
+    value = None
+    param_value = None
+    if opdef.kind == "source":
+        if operands:
+            raise _fail(where, f"a {op} node takes no operands, got {len(operands)}")
+        if op in ("input", "param"):
+            if not isinstance(name, str) or not name:
+                raise _fail(f"{where}: name", f"an {op} needs a non-empty name")
+            want = {"input": ("name",), "param": ("name", "trainable")}[op]
+            if sorted(attrs) != sorted(want) or attrs["name"] != name:
+                raise _fail(f"{where}: attrs", f"an {op} has attributes {list(want)} with name "
+                                               f"{name!r}, got {sorted(attrs)}")
+        if op == "input":
+            pass
+        elif op == "param":
+            if not isinstance(attrs["trainable"], bool):
+                raise _fail(f"{where}: attrs", "trainable must be true or false")
+            if name not in params:
+                raise _fail(where, f"param {name!r} has no value in 'params'")
+            param_value = params[name]
+            _same(where, "its value in 'params'", param_value, shape, dtype)
+        else:  # constant
+            if attrs:
+                raise _fail(f"{where}: attrs", f"a constant has no attributes, got {sorted(attrs)}")
+            if "value" not in rn:
+                raise _fail(where, "a constant needs a 'value'")
+            value = _decode_array(rn["value"], f"{where}: value")
+            _same(where, "its value", value, shape, dtype)
+            value.setflags(write=False)
+    else:
+        unknown = sorted(set(attrs) - set(opdef.attrs))
+        if unknown:
+            raise _fail(f"{where}: attrs", f"{op} has no attribute(s) {unknown} "
+                                           f"(it takes {list(opdef.attrs)})")
+        try:
+            want_shape, want_dtype = opdef.infer(operands, dict(attrs))
+        except Exception as e:  # noqa: BLE001 - any failure of the rule means a bad file
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise _fail(where, f"the stored operands/attributes are not valid for {op}: "
+                               f"{type(e).__name__}: {why}") from None
+        if len(want_shape) != len(shape) or not all(map(definitely_equal, want_shape, shape)):
+            raise _fail(f"{where}: shape", f"stored shape {shape} but {op} of "
+                                           f"{', '.join(str(o.shape) for o in operands)} gives "
+                                           f"{Shape(want_shape)} (tampered or corrupted file)")
+        if np.dtype(want_dtype) != dtype:
+            raise _fail(f"{where}: dtype", f"stored dtype {dtype} but {op} gives "
+                                           f"{np.dtype(want_dtype)}")
+    node = Node(id=i, op=op, inputs=tuple(rn["inputs"]), attrs=freeze_attrs(attrs),
+                shape=shape, dtype=dtype, name=name, loc=loc, meta=freeze_attrs(meta),
+                value=value)
+    return node, param_value
+
+
+def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -> None:
+    if not shape.is_concrete or tuple(a.shape) != tuple(shape):
+        raise _fail(where, f"stored shape {shape} but {what} has shape {Shape(a.shape)}")
+    if a.dtype != dtype:
+        raise _fail(where, f"stored dtype {dtype} but {what} has dtype {a.dtype}")
+
+
+def _decode(doc: Any) -> Graph:
+    _expect(doc, dict, "", "a JSON object at the top level")
+    fmt = doc.get("format")
+    if fmt != FORMAT_NAME:
+        got = "no 'format' field" if "format" not in doc else f"format {fmt!r}"
+        raise _Bad(f"not a graphc model file ({got}; expected {FORMAT_NAME!r})")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _Bad(f"bad format version {version!r} (an int >= 1)")
+    if version > FORMAT_VERSION:
+        raise _Bad(f"format version {version} is newer than this graphc reads "
+                   f"(up to {FORMAT_VERSION}); upgrade graphc to load it")
+    _keys(doc, _TOP_REQUIRED, _TOP_OPTIONAL, "")
+    name = _expect(doc["name"], str, "name", "a string")
+    strict = _expect(doc["strict"], bool, "strict", "true or false")
+    raw_nodes = _expect(doc["nodes"], list, "nodes", "a list")
+    for i, rn in enumerate(raw_nodes):
+        _expect(rn, dict, f"node {i}", "an object")
+        for k in ("id", "op", "inputs"):
+            if k not in rn:
+                raise _fail(f"node {i}", f"missing field {k!r}")
+        if isinstance(rn["id"], bool) or rn["id"] != i:
+            raise _fail(f"node {i}", f"id {json.dumps(rn['id'])[:40]} out of order "
+                                     "(nodes are stored in id order)")
+        _expect(rn["op"], str, f"node {i}: op", "an op name")
+    _check_references(raw_nodes)
+
+    raw_params = _expect(doc["params"], dict, "params", "an object name -> array")
+    params = {k: _decode_array(v, f"params {k!r}") for k, v in raw_params.items()}
+
+    g = Graph(name, strict=strict)
+    g.name = name
+    nodes: list[Node] = []
+    seen_names: set[str] = set()
+    for i, rn in enumerate(raw_nodes):
+        node, pv = _build_node(i, rn, nodes, len(raw_nodes), params)
+        if node.op in ("input", "param"):
+            if node.name in seen_names:
+                raise _fail(f"node {i} ({node.op}): name", f"{node.name!r} is used twice")
+            seen_names.add(node.name)
+        nodes.append(node)
+        g._restore(node, pv)
+    unused = sorted(set(params) - set(g.param_tensors))
+    if unused:
+        raise _Bad(f"params: value(s) for {unused}, which no param node uses")
+
+    outputs = _expect(doc["outputs"], dict, "outputs", "an object name -> node id")
+    for oname, j in outputs.items():
+        where = f"outputs {oname!r}"
+        if not oname:
+            raise _fail(where, "an output needs a non-empty name")
+        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(nodes):
+            raise _fail(where, f"dangling reference to node {json.dumps(j)[:40]}")
+        if oname in seen_names:
+            raise _fail(where, "the name is also used by an input or param")
+        g.output(oname, g.tensor(j))
+    return g
+
+
+def _parse(text: str | bytes) -> Any:
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _Bad(f"not a text (UTF-8) file: {e}") from None
+    if not text.strip():
+        raise _Bad("empty file")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        hint = " (truncated?)" if e.pos >= len(text.rstrip()) - 1 else ""
+        raise _Bad(f"not valid JSON{hint}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise _Bad("not a graphc model file: JSON nested too deeply") from None
+
+
+def loads(text: str | bytes, source: str = "<string>") -> Graph:
+    """The Graph in model-file text; any problem is a ValueError starting with ``source``."""
+    try:
+        return _decode(_parse(text))
+    except _Bad as e:
+        raise ValueError(f"{source}: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{source}: a value is nested too deeply") from None
+
+
+def load(path: str | os.PathLike) -> Graph:
+    """Read a graphc JSON model file, validating everything (see the module docstring)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return loads(data, source=os.fspath(path))
+

@@ -1,0 +1,485 @@
+"""DOT text for a graph: shapes on every edge, roles and op kinds by shape and colour, module
+clusters, depth collapsing, folding of repeated blocks, mirrored forward/backward halves and
+the unbroadcast nodes inserted by ``gc.grad`` marked with their provenance.
+
+Everything is emitted in a fixed order from node ids and sorted scopes, with attributes in a
+fixed order, so the same graph always gives byte-identical text (golden tests). No user string
+reaches the DOT text unescaped: quoted strings go through ``quote`` and HTML-like labels
+through ``html``; node and cluster ids are generated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.node import Node
+from graphc.viz.view import Scope, View, make_view
+
+#: fill colour of an op node by its op kind
+KIND_COLORS = {
+    "elementwise": "#d6eaf8",
+    "comparison": "#e8daef",
+    "reduction": "#fadbd8",
+    "matmul": "#f8c471",
+    "shape": "#d1f2eb",
+    "index": "#f9e79f",
+    "source": "#ffffff",
+}
+#: (DOT shape, fill colour) by role
+ROLE_STYLE = {
+    "input": ("invhouse", "#abebc6"),
+    "param": ("cylinder", "#fdebd0"),
+    "constant": ("ellipse", "#eaeded"),
+    "output": ("house", "#abebc6"),
+    "update": ("cds", "#fdebd0"),
+    "module": ("box3d", "#f4f6f6"),
+}
+UNBROADCAST_COLOR = "#c0392b"
+CROSS_COLOR = "#a6acaf"
+FONT = "Helvetica"
+
+
+# ================================================================================== escaping
+def _clean(s: str) -> str:
+    """Control characters (other than newline) as spaces: they have no business in a label."""
+    return "".join(c if c == "\n" or (c.isprintable() or c == " ") else " " for c in str(s))
+
+
+def quote(s: Any) -> str:
+    """``s`` as a DOT double-quoted string (escString): backslash, quote and newline escaped."""
+    s = _clean(s)
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def html(s: Any) -> str:
+    """``s`` as text inside a DOT HTML-like label."""
+    s = _clean(s).replace("\n", " ")
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def _attrs(**kw: Any) -> str:
+    """``[k=v, ...]`` in the given order; values are quoted unless they are HTML labels."""
+    parts = []
+    for k, v in kw.items():
+        if v is None:
+            continue
+        if isinstance(v, _Html):
+            parts.append(f"{k}=<{v.text}>")
+        else:
+            parts.append(f"{k}={quote(v)}")
+    return "[" + ", ".join(parts) + "]"
+
+
+@dataclass(frozen=True)
+class _Html:
+    text: str
+
+
+def _label(title: str, *lines: tuple[str, str | None], bold: bool = True) -> _Html:
+    """An HTML label: a bold title and small lines (text, colour or None)."""
+    head = f"<b>{html(title)}</b>" if bold else html(title)
+    rest = "".join(
+        f'<br/><font point-size="9"{f" color={quote(c)}" if c else ""}>{html(t)}</font>'
+        for t, c in lines if t)
+    return _Html(head + rest)
+
+
+# ================================================================================ formatting
+def shape_text(n: Node) -> str:
+    """``(B, 16)``, with the dtype when it is not float64."""
+    s = str(n.shape)
+    return s if n.dtype == np.float64 else f"{s} {n.dtype}"
+
+
+def short_loc(loc: str) -> str:
+    """``model.py:12`` from ``/path/to/model.py:12``."""
+    file, sep, line = loc.rpartition(":")
+    return f"{os.path.basename(file)}:{line}" if sep else os.path.basename(loc)
+
+
+def _attr_value(v: Any) -> str:
+    if isinstance(v, tuple) and all(isinstance(d, (int, str)) for d in v) and any(
+            isinstance(d, str) for d in v):
+        return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
+def attr_text(n: Node) -> str:
+    """The op's attributes, ``axis=(0,) keepdims=False``."""
+    return " ".join(f"{k}={_attr_value(v)}" for k, v in n.attrs)
+
+
+def _constant_text(n: Node) -> str:
+    v = n.value
+    if v is not None and v.ndim == 0:
+        x = v[()]
+        if v.dtype.kind == "f":
+            return f"{float(x):.6g}"
+        return repr(x.item())
+    return f"const {n.shape}"
+
+
+def provenance(n: Node) -> tuple[str, str] | None:
+    """(short, long) description of an unbroadcast node inserted by gc.grad, else None."""
+    info = n.info
+    if not info.get("unbroadcast"):
+        return None
+    fwd = info.get("forward_op", "?")
+    operand = info.get("operand")
+    red = info.get("reduces") or ()
+    axes = info.get("axes") or ()
+    loc = info.get("forward_loc", "")
+    what = "sum over " + ", ".join(map(str, red)) if red and n.op == "sum" else (
+        f"sum axes {axes}" if n.op == "sum" else f"reshape to {n.shape}")
+    short = f"unbroadcast ∂{fwd}" + (f"[{operand}]" if operand is not None else "")
+    short += f": {what}"
+    long = (f"inserted by gc.grad: the gradient of operand {operand} of {fwd} "
+            f"(node %{info.get('forward', '?')}, built at {loc}) had the broadcast shape; "
+            f"{n.op} over axes {tuple(axes)}" + (f" (reduces {', '.join(map(str, red))})"
+                                                  if red else "") + f" gives {n.shape}")
+    return short + (f" @ {short_loc(loc)}" if loc else ""), long
+
+
+# ==================================================================================== layout
+@dataclass
+class _Box:
+    """A module collapsed by ``depth`` or a run of identical blocks folded by ``fold``."""
+
+    key: tuple
+    id: str
+    backward: bool
+    parent: Scope
+    title: str
+    members: list[int] = field(default_factory=list)
+    count: int = 1
+
+
+def _signature(view: View, ids: list[int], prefix: Scope) -> tuple:
+    """A canonical form of a block's nodes: ops, attrs, shapes and internal wiring."""
+    local = {i: k for k, i in enumerate(ids)}
+    sig = []
+    for i in ids:
+        n = view.node(i)
+        attrs = n.attrs
+        if n.role == "param":
+            rel = (n.name or "").split("/")[len(prefix):]
+            attrs = tuple((k, "/".join(rel) if k == "name" else v) for k, v in attrs)
+        ins = tuple(("in", local[j]) if j in local else
+                    ("ext", str(view.node(j).shape), str(view.node(j).dtype)) for j in n.inputs)
+        sig.append((n.op, repr(attrs), str(n.shape), str(n.dtype), ins))
+    return tuple(sig)
+
+
+def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], list[_Box]]:
+    """Which nodes are drawn inside a box (collapsed module or folded run), and the boxes."""
+    in_box: dict[int, tuple] = {}
+    boxes: dict[tuple, _Box] = {}
+    if depth is not None:
+        for i in view.ids:
+            s = view.scope[i]
+            if s is not None and len(s) > depth:
+                key = ("module", view.backward[i], s[:depth + 1])
+                in_box[i] = key
+    if fold:
+        # sibling scopes (same half and parent) in order of first node, grouped into runs
+        members: dict[tuple[bool, Scope], list[int]] = {}
+        for i in view.ids:
+            s = view.scope[i]
+            if s and i not in in_box:
+                for k in range(1, len(s) + 1):
+                    members.setdefault((view.backward[i], s[:k]), []).append(i)
+        by_parent: dict[tuple[bool, Scope], list[Scope]] = {}
+        for (bw, s), ids in sorted(members.items(), key=lambda kv: kv[1][0]):
+            by_parent.setdefault((bw, s[:-1]), []).append(s)
+        folded: set[tuple[bool, Scope]] = set()
+        for (bw, parent), kids in sorted(by_parent.items()):
+            if any((bw, parent[:k]) in folded for k in range(1, len(parent) + 1)):
+                continue
+            sigs = [_signature(view, members[(bw, s)], s) for s in kids]
+            k = 0
+            while k < len(kids):
+                e = k + 1
+                while e < len(kids) and sigs[e] == sigs[k]:
+                    e += 1
+                if e - k >= 2:
+                    key = ("fold", bw, kids[k])
+                    for s in kids[k:e]:
+                        folded.add((bw, s))
+                        for i in members[(bw, s)]:
+                            in_box[i] = key
+                    boxes[key] = _Box(key, "", bw, parent,
+                                      f"{'/'.join(kids[k])} … {kids[e - 1][-1]}", count=e - k)
+                k = e
+    for i, key in in_box.items():
+        if key not in boxes:
+            _, bw, s = key
+            boxes[key] = _Box(key, "", bw, s[:-1], "/".join(s))
+        boxes[key].members.append(i)
+    ordered = sorted(boxes.values(), key=lambda b: (min(b.members), b.key))
+    for k, b in enumerate(ordered):
+        b.id = f"{'b' if b.backward else 'f'}box{k}"
+        b.members.sort()
+    return {i: boxes[key] for i, key in in_box.items()}, ordered
+
+
+# ===================================================================================== to_dot
+class _Writer:
+    def __init__(self, view: View, depth: int | None, fold: bool, legend: bool,
+                 title: str | None, rankdir: str):
+        self.v = view
+        self.depth = depth
+        self.fold = fold
+        self.legend = legend
+        self.title = title
+        self.rankdir = rankdir
+        self.box_of, self.boxes = _plan(view, depth, fold)
+        self.mirror = view.has_backward
+        #: (backward, scope) -> lines of its body; nodes register themselves here
+        self.bodies: dict[tuple[bool, Scope], list[str]] = {}
+        self.edges: list[str] = []
+
+    # --------------------------------------------------------------------------- ids
+    def rep(self, i: int) -> str:
+        b = self.box_of.get(i)
+        return b.id if b else f"n{i}"
+
+    def place(self, backward: bool, scope: Scope, line: str) -> None:
+        for k in range(len(scope) + 1):
+            self.bodies.setdefault((backward, scope[:k]), [])
+        self.bodies[(backward, scope)].append(line)
+
+    # ------------------------------------------------------------------------- nodes
+    def node_line(self, i: int, nid: str | None = None) -> str:
+        n = self.v.node(i)
+        nid = nid or f"n{i}"
+        loc = short_loc(n.loc)
+        tip = f"%{n.id} {n.op} {shape_text(n)} built at {n.loc}"
+        if n.role == "input":
+            shape, fill = ROLE_STYLE["input"]
+            return (f"{nid} " + _attrs(label=_label(n.name or "?", (f"input {shape_text(n)}",
+                                                                    None)),
+                                       shape=shape, style="filled", fillcolor=fill,
+                                       tooltip=tip) + ";")
+        if n.role == "param":
+            shape, fill = ROLE_STYLE["param"]
+            size = int(np.prod([d for d in n.shape if isinstance(d, int)], dtype=np.int64))
+            short = (n.name or "?").rsplit("/", 1)[-1]
+            kind = "param" if n.attr.get("trainable", True) else "state"
+            return (f"{nid} " + _attrs(label=_label(short, (f"{kind} {shape_text(n)}", None),
+                                                    (f"{size} values", None)),
+                                       shape=shape, style="filled", fillcolor=fill,
+                                       tooltip=f"{n.name}: {tip}") + ";")
+        if n.role == "constant":
+            shape, fill = ROLE_STYLE["constant"]
+            return (f"{nid} " + _attrs(label=_constant_text(n), shape=shape, style="filled",
+                                       fillcolor=fill, fontsize="9", height="0.3",
+                                       tooltip=f"constant {tip}") + ";")
+        from graphc.ops.registry import get_op
+
+        try:
+            kind = get_op(n.op).kind
+        except ValueError:
+            kind = "elementwise"
+        prov = provenance(n)
+        lines: list[tuple[str, str | None]] = [(attr_text(n), None)]
+        if prov:
+            lines.append((prov[0], UNBROADCAST_COLOR))
+        info = n.info
+        if "grad_of" in info:
+            where = f"∂%{info['grad_of']}" + (f" {info['forward_op']}" if "forward_op" in info
+                                              else "")
+        else:
+            where = loc
+        lines.append((f"%{n.id} · {where}", "#566573"))
+        style = "rounded,filled" + (",bold" if prov else "")
+        return (f"{nid} " + _attrs(
+            label=_label(n.op, *lines), shape="box", style=style,
+            fillcolor=KIND_COLORS.get(kind, "#ffffff"),
+            color=UNBROADCAST_COLOR if prov else None, penwidth="2.5" if prov else None,
+            tooltip=(prov[1] + "; " if prov else "") + tip) + ";")
+
+    def box_line(self, b: _Box) -> str:
+        ops = Counter(self.v.node(i).op for i in b.members if self.v.node(i).role == "op")
+        params = [self.v.node(i) for i in b.members if self.v.node(i).role == "param"]
+        size = sum(int(np.prod([d for d in p.shape if isinstance(d, int)], dtype=np.int64))
+                   for p in params)
+        n_ops = sum(ops.values())
+        summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in sorted(ops.items()))
+        lines = [(f"{n_ops} ops: {summary}" if n_ops else "no ops", None)]
+        if params:
+            lines.append((f"{len(params)} params, {size} values"
+                          + (" per block" if b.count > 1 else ""), None))
+        if any(self.v.node(i).info.get("unbroadcast") for i in b.members):
+            lines.append(("contains unbroadcast sum/reshape", UNBROADCAST_COLOR))
+        title = b.title + (f"  ×{b.count}" if b.count > 1 else "")
+        if b.backward:
+            title = "∂ " + title
+        shape, fill = ROLE_STYLE["module"]
+        return (f"{b.id} " + _attrs(label=_label(title, *lines), shape=shape, style="filled",
+                                    fillcolor=fill, peripheries="2" if b.count > 1 else None,
+                                    tooltip=("folded: " if b.count > 1 else "module ")
+                                    + b.title) + ";")
+
+    # ------------------------------------------------------------------------- edges
+    def edge(self, src: str, dst: str, label: str, backward_pair: bool, cross: bool) -> None:
+        if backward_pair and self.mirror:
+            # mirrored half: lay the edge out reversed (gradients flow up), arrow kept right
+            self.edges.append(f"{dst} -> {src} " + _attrs(label=label, dir="back") + ";")
+        elif cross:
+            self.edges.append(f"{src} -> {dst} " + _attrs(
+                label=label, style="dashed", color=CROSS_COLOR, fontcolor=CROSS_COLOR,
+                constraint="false") + ";")
+        else:
+            self.edges.append(f"{src} -> {dst} " + _attrs(label=label) + ";")
+
+    # ----------------------------------------------------------------------- compose
+    def build(self) -> str:
+        v = self.v
+        drawn = set(v.ids)
+        consumers: dict[int, list[int]] = {}
+        for i in v.ids:
+            for j in dict.fromkeys(v.node(i).inputs):
+                consumers.setdefault(j, []).append(i)
+
+        def where(i: int) -> tuple[bool, Scope]:
+            s = v.scope[i]
+            return v.backward[i], (s or ())[: (self.depth if self.depth is not None else None)]
+
+        placed_boxes: set[str] = set()
+        for i in v.ids:
+            n = v.node(i)
+            if i in self.box_of:
+                b = self.box_of[i]
+                if b.id not in placed_boxes:
+                    placed_boxes.add(b.id)
+                    self.place(b.backward, b.parent, self.box_line(b))
+                continue
+            if n.role == "constant" and n.ndim == 0:
+                continue  # drawn once per use, next to its consumer (below)
+            self.place(*where(i), self.node_line(i))
+
+        seen: set[tuple[str, str, int]] = set()
+        for i in v.ids:
+            n = v.node(i)
+            dst = self.rep(i)
+            for j in dict.fromkeys(n.inputs):
+                if j not in drawn:
+                    continue
+                p = v.node(j)
+                if p.role == "constant" and p.ndim == 0:
+                    if i in self.box_of:
+                        continue  # used inside a box: not drawn
+                    cid = f"n{j}_{i}"
+                    self.place(*where(i), self.node_line(j, cid))
+                    self.edge(cid, dst, shape_text(p), v.backward[i], False)
+                    continue
+                src = self.rep(j)
+                if src == dst or (src, dst, j) in seen:
+                    continue
+                seen.add((src, dst, j))
+                bw_src, bw_dst = v.backward[j], v.backward[i]
+                self.edge(src, dst, shape_text(p), bw_src and bw_dst, bw_src != bw_dst)
+
+        for k, (name, i) in enumerate(v.outputs):
+            oid = f"out{k}"
+            shape, fill = ROLE_STYLE["output"]
+            n = v.node(i)
+            self.place(v.backward[i], (), f"{oid} " + _attrs(
+                label=_label(name, (f"output {shape_text(n)}", None)), shape=shape,
+                style="filled", fillcolor=fill, tooltip=f"output {name}: %{i}") + ";")
+            self.edge(self.rep(i), oid, shape_text(n), v.backward[i], False)
+        for k, (name, i) in enumerate(v.updates):
+            uid = f"upd{k}"
+            shape, fill = ROLE_STYLE["update"]
+            n = v.node(i)
+            self.place(v.backward[i], (), f"{uid} " + _attrs(
+                label=_label(f"update {name}", (shape_text(n), None)), shape=shape,
+                style="filled", fillcolor=fill, tooltip=f"new value of {name}: %{i}") + ";")
+            self.edge(self.rep(i), uid, shape_text(n), v.backward[i], False)
+
+        title = self.title if self.title is not None else (
+            f"{v.graph.name}" + (" — forward and backward (gc.grad)" if self.mirror else ""))
+        out = [
+            f"digraph {quote(v.graph.name)} {{",
+            "  " + "graph " + _attrs(label=title, labelloc="t", fontname=FONT, fontsize="16",
+                                     rankdir=self.rankdir, newrank="true", nodesep="0.3",
+                                     ranksep="0.35", compound="true") + ";",
+            "  " + "node " + _attrs(fontname=FONT, fontsize="11", margin="0.08,0.04") + ";",
+            "  " + "edge " + _attrs(fontname=FONT, fontsize="9", color="#566573",
+                                    arrowsize="0.6") + ";",
+        ]
+        counter = [0]
+        for bw in (False, True):
+            if not any(key[0] == bw for key in self.bodies):
+                continue
+            if self.mirror:
+                label = "backward (gc.grad): gradients flow up" if bw else "forward"
+                out.append(f"  subgraph cluster_{'backward' if bw else 'forward'} {{")
+                out.append("    graph " + _attrs(
+                    label=label, style="rounded,filled", color="#b3b6b7",
+                    fillcolor="#fef5e7" if bw else "#fbfcfc", fontname=FONT, fontsize="13") + ";")
+                out += self._scope_block(bw, (), "    ", counter)
+                out.append("  }")
+            else:
+                out += self._scope_block(bw, (), "  ", counter)
+        if self.legend:
+            out += self._legend()
+        out += ["  " + e for e in self.edges]
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def _scope_block(self, bw: bool, scope: Scope, indent: str, counter: list[int]) -> list[str]:
+        out = [indent + line for line in self.bodies.get((bw, scope), [])]
+        kids = sorted(k[1] for k in self.bodies if k[0] == bw and len(k[1]) == len(scope) + 1
+                      and k[1][:len(scope)] == scope)
+        for kid in kids:
+            counter[0] += 1
+            cid = f"cluster_{'b' if bw else 'f'}{counter[0]}"
+            out.append(f"{indent}subgraph {cid} {{")
+            out.append(indent + "  graph " + _attrs(
+                label=("∂ " if bw else "") + "/".join(kid), style="rounded,dashed",
+                color="#7f8c8d", fontname=FONT, fontsize="11") + ";")
+            out += self._scope_block(bw, kid, indent + "  ", counter)
+            out.append(f"{indent}}}")
+        return out
+
+    def _legend(self) -> list[str]:
+        """A key: one HTML table node (role and kind colours, the unbroadcast marking)."""
+        rows = [(f"{r} ({ROLE_STYLE[r][0]})", ROLE_STYLE[r][1], None)
+                for r in ("input", "param", "constant", "output")]
+        rows += [(f"{k} op", c, None) for k, c in KIND_COLORS.items() if k != "source"]
+        rows.append(("inserted by gc.grad: unbroadcast sum / reshape", KIND_COLORS["reduction"],
+                     UNBROADCAST_COLOR))
+        thick = ' border="3"'
+        cells = "".join(
+            f'<tr><td bgcolor={quote(fill)}{f" color={quote(border)}" if border else ""}'
+            f'{thick if border else ""}><font point-size="9">{html(text)}</font>'
+            "</td></tr>"
+            for text, fill, border in rows)
+        table = ('<table border="0" cellborder="1" cellspacing="2" cellpadding="3">'
+                 '<tr><td border="0"><b>legend</b></td></tr>' + cells + "</table>")
+        return ["  legend " + _attrs(label=_Html(table), shape="plaintext") + ";"]
+
+
+def to_dot(target: Any, *, depth: int | None = None, fold: bool = False, legend: bool = False,
+           title: str | None = None, rankdir: str = "TB") -> str:
+    """DOT text for a Graph, Tensor, list of Tensors or Function (no graphviz binary needed).
+
+    ``depth``: draw module clusters (from scoped names such as ``mlp/0/W``) nested at most
+    ``depth`` deep; deeper modules collapse into one box each (``depth=0``: every top-level
+    module is one box). ``fold``: runs of identical sibling blocks (``blocks/0``,
+    ``blocks/1``, ...) become one box marked ``×N``. ``legend`` adds a key. When the graph
+    has gradient nodes, forward and backward are drawn as mirrored halves (the backward half
+    in its own cluster, laid out bottom-up). The output is deterministic.
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be an int >= 0 or None, got {depth!r}")
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
+    return _Writer(make_view(target), depth, bool(fold), bool(legend), title, rankdir).build()

@@ -1,0 +1,53 @@
+"""Regenerate the diagrams in ``images/`` (``bash dev.sh images``, run from the repo root).
+
+Builds the curve-fit model from ``images/curve_fit_model.py`` (a user file, so the diagrams'
+``file:line`` provenance points at readable code), saves it with ``gc.save`` to
+``images/curve_fit.json``, then draws it with the ``graphc`` CLI from that saved file:
+``curve_fit_forward.{svg,png}`` and ``curve_fit_grad.{svg,png}`` (forward + backward, with
+the unbroadcast nodes inserted by ``gc.grad`` marked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+MODEL_SOURCE = "images/curve_fit_model.py"
+
+
+def cli(*args: str) -> None:
+    """Run ``graphc ARGS`` as a subprocess (the same path a user takes)."""
+    cmd = [sys.executable, "-m", "graphc.cli", *args]
+    print("$ graphc " + " ".join(args))
+    subprocess.run(cmd, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Save the example model and draw it through the CLI."""
+    from graphc.io import save
+
+    p = argparse.ArgumentParser(prog="python -m graphc.viz.images", description=__doc__)
+    p.add_argument("--out", default="images", help="folder for the model file and diagrams")
+    args = p.parse_args(argv)
+    if not Path(MODEL_SOURCE).is_file():
+        print(f"run this from the graphc repo root ({MODEL_SOURCE} not found)", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # a relative path, so node locations read "images/curve_fit_model.py:NN" on any machine
+    g = runpy.run_path(MODEL_SOURCE)["build"]()
+    model = out / "curve_fit.json"
+    save(g, model)
+    print(f"saved {model}")
+    for suffix in ("svg", "png"):
+        cli("render", str(model), "-o", str(out / f"curve_fit_forward.{suffix}"))
+        cli("render", str(model), "--grad", "--legend", "-o", str(out / f"curve_fit_grad.{suffix}"))
+    cli("info", str(model))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``render``: DOT through the graphviz package and the system ``dot`` binary to svg/png/pdf."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("svg", "png", "pdf")
+INSTALL_HINT = (
+    "install the system package graphviz (Debian/Ubuntu: sudo apt-get install graphviz; "
+    "Fedora: sudo dnf install graphviz; macOS: brew install graphviz; conda: conda install "
+    "graphviz); gc.to_dot(...) needs no binary"
+)
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The graphviz ``dot`` binary is not installed (the message says how to install it)."""
+
+
+def dot_binary() -> str | None:
+    """The path of the ``dot`` binary, or None."""
+    return shutil.which("dot")
+
+
+def render(target: Any, path: str | os.PathLike, **options: Any) -> Path:
+    """Draw ``target`` (Graph, Tensor(s), Function) to ``path``; the suffix picks svg/png/pdf.
+
+    ``options`` are those of ``to_dot``. Needs the graphviz ``dot`` binary: without it, a
+    ``GraphvizNotFoundError`` (a RuntimeError) says how to install the system package.
+    """
+    import graphviz
+
+    from graphc.viz.dot import to_dot
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"render: cannot tell the format from {path.name!r}; use a .svg, .png or "
+                         ".pdf file name")
+    text = to_dot(target, **options)
+    if dot_binary() is None:
+        raise GraphvizNotFoundError(f"render: the graphviz 'dot' binary was not found on PATH: "
+                                    f"{INSTALL_HINT}")
+    try:
+        data = graphviz.pipe("dot", fmt, text.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(f"render: the graphviz 'dot' binary could not be run: "
+                                    f"{INSTALL_HINT}") from None
+    except subprocess.CalledProcessError as e:
+        err = (e.stderr or b"").decode("utf-8", "replace").strip()
+        raise RuntimeError(f"render: dot failed on the generated DOT: {err}") from None
+    path.write_bytes(data)
+    return path
