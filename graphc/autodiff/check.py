@@ -52,14 +52,18 @@ def check_grad(y: Tensor, xs: Sequence[Tensor], feed: Mapping[Any, Any] | None =
     derivative sum(<dy/dx, v>) against a 5-point finite difference of y (order 1); with
     ``order=2`` also the gradient of that directional derivative (a Hessian-vector product)
     against finite differences of the first-order graph. A non-scalar ``y`` is projected
-    onto a random direction u (the vjp with seed u). ``xs`` may be params or inputs; values
-    come from ``feed`` (inputs) and ``graph.params``. Raises ``GradCheckError`` on a
-    mismatch |a - n| > atol + rtol * max(|a|, |n|); returns a report otherwise.
+    onto a random direction u (the vjp with seed u). ``xs`` (a list) may be params or
+    inputs; values come from ``feed`` (keys: Tensors or names; it may override params) and
+    ``graph.params``. ``y`` and ``xs`` must be float64 (a TypeError otherwise). Raises
+    ``GradCheckError`` on a mismatch |a - n| > atol + rtol * max(|a|, |n|), naming the xs
+    whose own gradient is off; returns a report otherwise. The user's graph is not changed.
     """
     if order not in (1, 2):
         raise ValueError(f"check_grad: order must be 1 or 2, got {order}")
     if not isinstance(y, Tensor):
         raise TypeError(f"check_grad: y must be a graphc Tensor, got {type(y).__name__}")
+    if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
+        raise TypeError("check_grad: xs must be a list of Tensors (e.g. gc.check_grad(loss, [W]))")
     # work on a copy, so that the user's graph gains no nodes
     src = y.graph
     g = copy.deepcopy(src)
@@ -78,6 +82,12 @@ def check_grad(y: Tensor, xs: Sequence[Tensor], feed: Mapping[Any, Any] | None =
         if v is None:
             raise TypeError(f"check_grad: no value for {x.name!r}; put it in feed")
         base[x.id] = np.asarray(v, dtype=x.dtype)
+    for what, t in [("y", y), *((f"xs[{k}]", x) for k, x in enumerate(xs))]:
+        if t.dtype != np.float64:
+            raise TypeError(
+                f"check_grad: {what} ({t!r}) has dtype {t.dtype}; finite differences need "
+                "float64 to resolve 1e-6 (build the graph in float64 to check it)"
+            )
     xs_vals = [base[x.id] for x in xs]
     y_val = evaluate(y, {g.tensor(i): v for i, v in fed.items()})
     u = None if np.ndim(y_val) == 0 else rng.standard_normal(np.shape(y_val)).astype(y.dtype)
@@ -99,23 +109,43 @@ def check_grad(y: Tensor, xs: Sequence[Tensor], feed: Mapping[Any, Any] | None =
 
     report = GradCheckReport()
 
-    def compare(what, analytic, numeric):
+    def within(analytic, numeric):
         tol = atol + rtol * max(abs(analytic), abs(numeric))
-        err = abs(analytic - numeric)
+        return abs(analytic - numeric), tol
+
+    def blame(parts, f, dirs):
+        """Which xs are off: each x's own term of the directional check, along its own
+        direction only (the joint check cannot say which x is wrong)."""
+        off = []
+        for k, (x, part) in enumerate(zip(xs, parts)):
+            only = [w if j == k else np.zeros_like(w) for j, w in enumerate(dirs)]
+            numeric = _directional_fd(f, xs_vals, only, eps)
+            err, tol = within(part, numeric)
+            if err > tol:
+                off.append(f"{x.node.role} {x.name!r} (analytic {part!r} vs finite "
+                           f"differences {numeric!r})")
+        if not off:
+            return "no single x is off on its own"
+        return "the gradient of " + "; ".join(off) + " disagrees"
+
+    def compare(what, parts, numeric, f, dirs):
+        analytic = sum(parts)
+        err, tol = within(analytic, numeric)
         report.checks.append({"what": what, "analytic": analytic, "numeric": numeric,
                               "ratio": err / tol})
         if err > tol:
             raise GradCheckError(
                 f"{what}: analytic {analytic!r} vs finite differences {numeric!r} "
-                f"(|diff| {err:.3g} > tolerance {tol:.3g}; y built at {y.node.loc})"
+                f"(|diff| {err:.3g} > tolerance {tol:.3g}; y built at {y.node.loc}): "
+                f"{blame(parts, f, dirs)}"
             )
 
     for d in range(directions):
         vs = [rng.standard_normal(np.shape(v)).astype(v.dtype) for v in xs_vals]
-        analytic = sum(float(np.sum(gv * v))
-                       for gv, v in zip(evaluate(grads, _feed(g, fed, xs, xs_vals)), vs))
+        parts = [float(np.sum(gv * v))
+                 for gv, v in zip(evaluate(grads, _feed(g, fed, xs, xs_vals)), vs)]
         numeric = _directional_fd(scalar_y, xs_vals, vs, eps)
-        compare(f"first order, direction {d}", analytic, numeric)
+        compare(f"first order, direction {d}", parts, numeric, scalar_y, vs)
         if order == 2:
             # z(x) = <grad y(x), v>; its gradient is the Hessian-vector product H v
             # (v enters as an input of x's symbolic shape)
@@ -127,10 +157,14 @@ def check_grad(y: Tensor, xs: Sequence[Tensor], feed: Mapping[Any, Any] | None =
                 z = term if z is None else z + term
             hv = grad(z, list(xs))
             ws = [rng.standard_normal(np.shape(v)).astype(v.dtype) for v in xs_vals]
-            analytic2 = sum(float(np.sum(h * w))
-                            for h, w in zip(evaluate(hv, _feed(g, fed, xs, xs_vals)), ws))
-            numeric2 = _directional_fd(lambda vals: float(run(z, vals)), xs_vals, ws, eps)
-            compare(f"second order, direction {d}", analytic2, numeric2)
+            parts2 = [float(np.sum(h * w))
+                      for h, w in zip(evaluate(hv, _feed(g, fed, xs, xs_vals)), ws)]
+
+            def z_at(vals, z=z):
+                return float(run(z, vals))
+
+            numeric2 = _directional_fd(z_at, xs_vals, ws, eps)
+            compare(f"second order, direction {d}", parts2, numeric2, z_at, ws)
     return report
 
 
