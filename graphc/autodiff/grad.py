@@ -105,7 +105,7 @@ def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
         g.own(seed_t, "grad: seed")
         if seed_t.ndim != y.ndim or not all(map(definitely_equal, seed_t.shape, y.shape)):
             raise ShapeError(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; they must "
-                             f"match\n  at {loc}")
+                             f"match\n  at {loc} (y built at {y.node.loc})")
 
     x_ids = [x.id for x in xs]
     relevant = set(needed(g, [y.id])) & depends_on(g, x_ids)

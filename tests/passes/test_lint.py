@@ -576,3 +576,14 @@ def test_sweep_every_small_broadcast_pair():
                 b2 = g2.input("b", shape if name == "b" else sb)
                 _ = a2 + b2  # must neither warn nor raise
     assert n_warned > 20
+
+
+def test_grad_seed_error_names_the_forward_line():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    h = gc.tanh(x)  # @forward
+    with pytest.raises(gc.ShapeError) as info:
+        gc.grad(h, [x], seed=np.ones(3))  # @grad
+    here = test_grad_seed_error_names_the_forward_line
+    assert f"{HERE}:{_line_of(here, '# @grad')}" in str(info.value)
+    assert f"{HERE}:{_line_of(here, '# @forward')}" in str(info.value)
