@@ -30,6 +30,8 @@ class Program:
     updates: list[tuple[int, int]]
     #: node ids in execution order (every node the outputs and updates need)
     schedule: list[int] = field(default_factory=list)
+    #: one Tensor compiled (one array returned) rather than a list
+    single: bool = False
 
 
 class EmitContext:
@@ -89,13 +91,20 @@ def var_name(n: Node, input_pos: dict[int, int]) -> str:
     return f"{n.op}_{n.id}"
 
 
-def generate(prog: Program, fn_name: str = "graphc_fn") -> tuple[str, dict[str, Any]]:
+def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
+             ) -> tuple[str, dict[str, Any]]:
     """Python source of the compiled function, and the namespace it runs in.
 
-    The function is ``fn(P, *inputs) -> (outputs, new_values)`` where ``P`` is the graph's
-    params dict. It checks and binds the inputs, runs one line per node, and copies any
-    result that could alias a param, input or constant, so callers own what they get.
+    The function is ``fn(P, *inputs) -> outputs`` where ``P`` is the graph's params dict:
+    it checks and binds the inputs, takes a buffer set for this binding (``plan``: a
+    ``graphc.passes.memory.MemoryPlan``; None runs every op allocating), runs one line per
+    node, copies results that alias memory it does not own, then commits the updates: the
+    in-place tail, then ``copyto`` for the rest. The caller owns every array returned.
     """
+    from graphc.passes.memory import plan_memory, root_kind
+
+    if plan is None:
+        plan = plan_memory(prog, enabled=False)
     g = prog.graph
     ns: dict[str, Any] = {"xp": np, "rt": runtime, "ndarray": np.ndarray}
     input_nodes = [g.node(i) for i in prog.inputs]
@@ -132,22 +141,8 @@ def generate(prog: Program, fn_name: str = "graphc_fn") -> tuple[str, dict[str, 
     ns["rt_convert"] = _convert
     ns["rt_fail"] = _fail_factory(input_nodes)
 
-    # --------------------------------------------------------------------- params, body
-    body_started = False
     for i in prog.schedule:
         n = g.node(i)
-        name = var_name(n, input_pos)
-        if n.role == "input":
-            continue
-        if n.role == "param":
-            emit(f"    {name} = P[{ctx.ref(n.name, 'name')}]  # param {n.shape} {n.dtype}")
-            continue
-        if n.role == "constant":
-            ns[name] = n.value
-            continue
-        if not body_started:
-            emit("    # body: one line per node")
-            body_started = True
         unbound = [s for s in n.shape.symbols if s not in symbols]
         if unbound:
             from graphc.errors import ShapeError
@@ -156,22 +151,95 @@ def generate(prog: Program, fn_name: str = "graphc_fn") -> tuple[str, dict[str, 
                 f"{n.op} node %{n.id} has shape {n.shape}, but no input of the compiled "
                 f"function binds {', '.join(unbound)}\n  at {n.loc}"
             )
-        ctx.node, ctx.inputs, ctx.out = n, [g.node(j) for j in n.inputs], None
-        operands = [var_name(g.node(j), input_pos) for j in n.inputs]
-        expr = get_op(n.op).emit(operands, n.attr, ctx)
-        emit(f"    {name} = {expr}  # {n.op} {n.shape}")
+
+    # ---------------------------------------------------------- buffers for this binding
+    names: dict[int, str] = {i: var_name(g.node(i), input_pos) for i in prog.schedule}
+    held = [f"b{k}" for k in range(len(plan.slots))]
+    held += [names[i] for i in plan.static] + [names[i] for i in plan.views]
+    from graphc.backend.plans import PlanCache
+
+    cache = PlanCache(prog, plan, list(symbols))
+    ns["POOLS"], ns["rt_plan"] = cache.pools, cache.make
+    key = ("(" + ", ".join(symbols.values()) + ")" if len(symbols) > 1
+           else next(iter(symbols.values()), "None"))
+    if held:
+        emit(f"    # buffers for this binding: {plan.describe()}")
+        emit("    try:")
+        emit(f"        pool = POOLS[{key}]")
+        emit("        M = pool.pop()")
+        emit("    except (KeyError, IndexError):")
+        emit(f"        pool, M = rt_plan({key})")
+        emit(f"    {', '.join(held)}{',' if len(held) == 1 else ''} = M")
+
+    # --------------------------------------------------------------------- params, body
+    for i in prog.schedule:
+        n = g.node(i)
+        if n.role == "param":
+            emit(f"    {names[i]} = P[{ctx.ref(n.name, 'name')}]  # param {n.shape} {n.dtype}")
+        elif n.role == "constant":
+            ns[names[i]] = n.value
+
+    def line(i: int, out: str | None) -> None:
+        n = g.node(i)
+        ctx.node, ctx.inputs, ctx.out = n, [g.node(j) for j in n.inputs], out
+        operands = [names[j] for j in n.inputs]
+        expr = _kernel(n, operands, ctx) or get_op(n.op).emit(operands, n.attr, ctx)
+        note = " in place" if i in plan.inplace else ""
+        emit(f"    {names[i]} = {expr}  # {n.op} {n.shape}{note}")
+
+    hoisted = set(plan.views)
+    body = [i for i in plan.order if i not in plan.tail and i not in hoisted]
+    if body:
+        emit("    # body: one line per node")
+    for i in body:
+        line(i, f"b{plan.out[i]}" if i in plan.out else None)
 
     # ---------------------------------------------------------------- results, ownership
-    def owned(i: int) -> str:
-        name = var_name(g.node(i), input_pos)
-        if _alias_root(g, i).role != "op":
-            return f"xp.array({name}, copy=True)"
-        return name
+    owned: dict[int, str] = {}
+    for i in [*prog.outputs, *(v for _, v in prog.updates)]:
+        if i in owned or i in plan.tail:
+            continue
+        kind = root_kind(prog, plan, i)
+        if kind == "fresh" or (kind == "slot" and i not in prog.outputs):
+            # fresh: allocated by this call; an update value in this call's buffers is only
+            # read by the commit below
+            owned[i] = names[i]
+        else:
+            owned[i] = f"r_{len(owned)}"
+            emit(f"    {owned[i]} = xp.array({names[i]}, copy=True)  # the caller owns it")
 
-    outs = ", ".join(owned(i) for i in prog.outputs)
-    news = ", ".join(owned(v) for _, v in prog.updates)
-    emit(f"    return ({outs}{',' if prog.outputs else ''}), ({news}{',' if prog.updates else ''})")
+    # ------------------------------------------------------------------------- commit
+    if plan.tail or prog.updates:
+        emit("    # commit: everything is computed; nothing below can fail on checked shapes")
+    for v in plan.tail:
+        line(v, names[plan.tail[v]])
+    for p, v in prog.updates:
+        if v not in plan.tail:
+            emit(f"    xp.copyto({names[p]}, {owned[v]}, casting='same_kind')")
+    if held:
+        emit("    pool.append(M)")
+    outs = [owned[i] for i in prog.outputs]
+    emit(f"    return {outs[0]}" if prog.single else f"    return [{', '.join(outs)}]")
     return "\n".join(lines) + "\n", ns
+
+
+def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
+    """Faster numpy calls for common cases, chosen here (not in the op) because they depend
+    on the operands' layout and dtypes: 2-D matmul as np.dot (less call overhead), float
+    sum/max as the ufunc reduce (np.sum's wrapper costs ~1 us), a 2-D transpose as ``.T``."""
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    ins = ctx.inputs
+    if n.op == "matmul" and len(ins) == 2 and all(m.ndim == 2 and m.dtype == n.dtype
+                                                  for m in ins):
+        return f"xp.dot({operands[0]}, {operands[1]}{o})"
+    if n.op in ("sum", "max") and n.dtype.kind == "f" and ins[0].dtype == n.dtype:
+        ufunc = "add" if n.op == "sum" else "maximum"
+        kd = ", keepdims=True" if n.attr["keepdims"] else ""
+        return f"xp.{ufunc}.reduce({operands[0]}, axis={n.attr['axis']!r}{kd}{o})"
+    if (n.op == "swapaxes" and n.ndim == 2 and n.attr["axis1"] != n.attr["axis2"]) or (
+            n.op == "transpose" and tuple(n.attr["axes"]) == (1, 0)):
+        return f"{operands[0]}.T"
+    return None
 
 
 def _convert(node: Node, value: Any) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,36 +64,62 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
                 "inputs"
             )
     return single, Program(graph=g, inputs=in_ids, outputs=[t.id for t in outs],
-                           updates=pairs, schedule=schedule)
+                           updates=pairs, schedule=schedule, single=single)
 
 
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
-            updates: Mapping[Tensor, Any] | None = None) -> Function:
+            updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
+            debug: bool = False) -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
     declaration order). One Tensor in gives one array out; a list gives a list.
+    ``passes``: None runs every pass; a list of names runs only those, a dict
+    ``{name: False}`` switches some off (names: fold, simplify, cse, dce, memory).
+    ``debug=True`` (or the environment variable GRAPHC_DEBUG=1) verifies the graph after
+    every pass: shapes re-inferred, acyclic, results unchanged on random inputs.
     """
+    from graphc.passes.pipeline import Options
+
+    options = Options.make(passes, False)  # bad pass names raise before the graph changes
     single, outs = as_tensor_list(outputs)
     with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
         single, prog = _program(outputs, inputs, updates)
-    return Function(prog, single)
+    options = Options.make(passes, debug or os.environ.get("GRAPHC_DEBUG", "") not in ("", "0"))
+    return Function(prog, single, options)
 
 
 class Function:
-    """A compiled graph: call it with arrays (positional or keyword); ``.source`` is its code."""
+    """A compiled graph: call it with arrays (positional or keyword); ``.source`` is its code.
 
-    def __init__(self, program: Program, single: bool):
+    ``.graph`` and ``.program`` are the optimised graph and program it runs (the graph
+    shares the user's ``params`` dict); ``.source`` is the optimised code.
+    """
+
+    def __init__(self, program: Program, single: bool, options: Any = None,
+                 optimized: bool = False):
+        from graphc.passes.memory import plan_memory
+        from graphc.passes.pipeline import Options, optimize, verify
+
+        options = options or Options()
+        program.single = single
+        if not optimized:
+            program = optimize(program, options)
+            if options.debug:
+                verify(program, what="the optimised program")
         self._program = program
         self._single = single
+        self._options = options
         g = program.graph
         self.graph = g
         self.input_names = [g.node(i).name for i in program.inputs]
         self._update_names = [g.node(p).name for p, _ in program.updates]
-        self.source, ns = generate(program)
+        self.plan = plan_memory(program, enabled=options.memory)
+        self.source, ns = generate(program, self.plan)
         code = compile_source(self.source)
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]
+        self._n_inputs = len(self.input_names)
 
     @property
     def program(self) -> Program:
@@ -101,14 +128,10 @@ class Function:
 
     # -------------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        arrays = self._arrange(args, kwargs)
-        P = self.graph.params
-        outs, news = self._fn(P, *arrays)
-        # commit only after every output and new value was computed: a failed call above
-        # changed nothing
-        for name, v in zip(self._update_names, news):
-            np.copyto(P[name], v, casting="same_kind")
-        return outs[0] if self._single else list(outs)
+        if kwargs or len(args) != self._n_inputs:
+            args = self._arrange(args, kwargs)
+        # the generated function commits the updates itself, after computing everything
+        return self._fn(self.graph.params, *args)
 
     def _arrange(self, args: tuple, kwargs: dict) -> list:
         names = self.input_names
@@ -132,10 +155,10 @@ class Function:
 
     # ------------------------------------------------------------------------- pickling
     def __getstate__(self) -> dict:
-        return {"program": self._program, "single": self._single}
+        return {"program": self._program, "single": self._single, "options": self._options}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["program"], state["single"])
+        self.__init__(state["program"], state["single"], state.get("options"), optimized=True)
 
     def __repr__(self) -> str:
         p = self._program

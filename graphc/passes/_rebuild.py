@@ -1,0 +1,93 @@
+"""Building a new graph from an old one, node by node: the machinery every pass shares.
+
+A pass never mutates a graph (graphs are append-only); it copies the nodes it keeps into a
+fresh graph, in the old order (so new ids are again a topological order), re-inferring every
+op node's shape and dtype through its op's rule, and records ``old id -> new id``. Source
+nodes keep their names, locations and metadata; the new graph shares the old graph's
+``params`` dict, so updates committed by a compiled function land in the user's arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.ops.registry import get_op
+
+#: ``old id -> new id`` for every old node that survives a pass (or is replaced by another)
+Mapping = dict[int, int]
+
+
+def same_shape(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """Two shapes that are provably equal (symbols compared by name, via definitely_equal)."""
+    return len(a) == len(b) and all(definitely_equal(x, y) for x, y in zip(a, b))
+
+
+class Rebuilder:
+    """Copies nodes of ``src`` into a new graph, one at a time, tracking ``old -> new`` ids."""
+
+    def __init__(self, src: Graph):
+        g = Graph(src.name, strict=src.strict)
+        g.params = src.params  # shared on purpose: see the module docstring
+        self.src = src
+        self.g = g
+        self.map: Mapping = {}
+
+    def node(self, new_id: int) -> Node:
+        """A node of the new graph."""
+        return self.g._nodes[new_id]
+
+    def copy(self, n: Node, inputs: Sequence[int] | None = None) -> int:
+        """Copy old node ``n`` (operands: their mapped ids unless ``inputs`` is given)."""
+        if n.role != "op":
+            new = self._source(n)
+        else:
+            ins = tuple(self.map[i] for i in n.inputs) if inputs is None else tuple(inputs)
+            new = self.add(n.op, ins, n.attr, like=n)
+        self.map[n.id] = new
+        return new
+
+    def _source(self, n: Node) -> int:
+        g = self.g
+        t = g._append(n.op, (), n.attr, n.shape, n.dtype, name=n.name, loc=n.loc,
+                      meta=n.info, value=n.value)
+        if n.role == "input":
+            g._inputs[n.name] = t.id
+        elif n.role == "param":
+            g._params[n.name] = t.id
+        return t.id
+
+    def add(self, op: str, inputs: Sequence[int], attrs: dict[str, Any], like: Node) -> int:
+        """A new op node (shape and dtype inferred by the op's rule), with ``like``'s loc/meta."""
+        nodes = [self.g._nodes[i] for i in inputs]
+        shape, dtype = get_op(op).infer(nodes, dict(attrs))
+        t = self.g._append(op, tuple(inputs), dict(attrs), shape, dtype, loc=like.loc,
+                           meta=like.info)
+        return t.id
+
+    def constant(self, value: np.ndarray, like: Node) -> int:
+        """A new constant node holding ``value`` (made read-only), with ``like``'s loc/meta."""
+        arr = np.array(value, dtype=like.dtype, copy=True)
+        arr.setflags(write=False)
+        t = self.g._append("constant", (), {}, Shape(arr.shape), arr.dtype, loc=like.loc,
+                           meta=like.info, value=arr)
+        return t.id
+
+    def finish(self) -> tuple[Graph, Mapping]:
+        """The new graph (named outputs carried over where they survive) and the mapping."""
+        for name, i in self.src._outputs.items():
+            if i in self.map:
+                self.g._outputs[name] = self.map[i]
+        return self.g, self.map
+
+
+def default_roots(g: Graph, roots: Sequence[int] | None) -> list[int]:
+    """``roots``, or the graph's named outputs and inputs when none are given."""
+    if roots is not None:
+        return list(roots)
+    return list(g._outputs.values()) + list(g._inputs.values())

@@ -1,0 +1,45 @@
+"""Constant folding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graphc.ir.graph import Graph
+from graphc.ops.registry import get_op
+from graphc.passes._rebuild import Mapping, Rebuilder
+
+#: results larger than this many elements stay computed at run time (they would bloat the
+#: graph, its JSON export and the generated function's namespace)
+MAX_FOLD_ELEMENTS = 1 << 16
+
+#: never folded: ``numel`` reads the run-time binding of the symbols, not a value
+NOT_FOLDED = {"numel"}
+
+
+def fold_constants(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Graph, Mapping]:
+    """An op whose operands are all constants becomes a constant holding its value.
+
+    The value is computed by the op's own reference ``compute`` (the numpy call the compiled
+    code would make), so NaN, inf, signed zeros and rounding are exactly what run time would
+    give; floating-point warnings are silenced here (they would repeat at each call anyway).
+    Only fully concrete shapes up to MAX_FOLD_ELEMENTS elements fold.
+    """
+    rb = Rebuilder(graph)
+    for n in graph.nodes:
+        if n.role != "op" or n.op in NOT_FOLDED:
+            rb.copy(n)
+            continue
+        ins = [rb.node(rb.map[i]) for i in n.inputs]
+        size = int(np.prod(n.shape)) if n.shape.is_concrete else None
+        if ins and all(m.role == "constant" for m in ins) and size is not None \
+                and size <= MAX_FOLD_ELEMENTS:
+            with np.errstate(all="ignore"):
+                value = get_op(n.op).compute([m.value for m in ins], n.attr, tuple(n.shape))
+            value = np.asarray(value)
+            if value.shape == tuple(n.shape) and value.dtype == n.dtype:
+                rb.map[n.id] = rb.constant(value, like=n)
+                continue
+        rb.copy(n)
+    return rb.finish()

@@ -1,0 +1,298 @@
+"""Algebraic simplification: small named rewrite rules, each docstring the identity it applies.
+
+NaN / inf semantics. A rule may only drop an operation whose result is, for every input,
+the operand itself: ``x * 1``, ``x / 1``, ``x ** 1``, ``x - 0``, ``-(-x)`` are exact for
+NaN, inf and signed zeros too. ``x + 0 -> x`` is exact except for the sign of a zero
+(``-0.0 + 0.0`` is ``+0.0``); the values compare equal. Rules that would change a NaN or an
+inf are never applied: no ``x * 0 -> 0`` (``inf * 0`` is NaN), no ``x - x -> 0``, no
+``x / x -> 1``, no reassociation of constants (``(x * a) * b`` is not ``x * (a * b)`` in
+floating point). ``sum(broadcast_to(x)) -> x * count`` rounds once where the sum rounded
+count times (the values agree to rounding; for an empty axis with an infinite x the sum is
+0 and the product NaN). ``power(x, 2) -> square(x)`` is what numpy itself does for an
+exponent of 2. ``mean -> sum / count`` is numpy's own definition of mean for float dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.dims import definitely_equal
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node
+from graphc.ops.reduction import reduced_shape
+from graphc.passes._rebuild import Mapping, Rebuilder, same_shape
+
+
+@dataclass
+class Pending:
+    """A node about to be copied: its op, operands (ids in the new graph) and attributes.
+
+    ``old`` is the node of the old graph (its shape and dtype are what a replacement must
+    have, its loc and meta go to any node a rule builds).
+    """
+
+    op: str
+    inputs: tuple[int, ...]
+    attrs: dict[str, Any]
+    old: Node
+
+
+Rule = Callable[[Rebuilder, Pending], "int | None"]
+
+#: ops that are numpy ufuncs of broadcast operands (for rules on broadcast operands)
+UFUNC_OPS = {"add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "less",
+             "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+#: ops that only re-view one value without changing any element
+_SAME_VALUE_VIEWS = {"broadcast_to", "expand_dims", "reshape", "squeeze", "swapaxes",
+                     "transpose"}
+
+
+def uniform_value(rb: Rebuilder, i: int) -> Any:
+    """The one value every element of node ``i`` has, if it is a constant (or a view of one)
+    whose elements are all equal; else None."""
+    n = rb.node(i)
+    while n.op in _SAME_VALUE_VIEWS:
+        n = rb.node(n.inputs[0])
+    if n.role != "constant" or n.value.size == 0:
+        return None
+    flat = n.value.reshape(-1)
+    first = flat[0]
+    if not np.all(flat == first):
+        return None
+    return first
+
+
+def _is(rb: Rebuilder, i: int, value: float) -> bool:
+    v = uniform_value(rb, i)
+    return v is not None and bool(v == value) and not isinstance(v, (np.bool_, bool))
+
+
+def _keeps(rb: Rebuilder, p: Pending, i: int) -> bool:
+    """True when node ``i`` has exactly the shape and dtype ``p`` must have (so it may stand
+    in for ``p``)."""
+    n = rb.node(i)
+    return n.dtype == p.old.dtype and same_shape(n.shape, p.old.shape)
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+def mul_one(rb: Rebuilder, p: Pending) -> int | None:
+    """multiply(x, 1) -> x ; multiply(1, x) -> x  (1 may be gc.grad's broadcast unit seed)"""
+    if p.op != "multiply":
+        return None
+    a, b = p.inputs
+    for x, one in ((a, b), (b, a)):
+        if _is(rb, one, 1) and _keeps(rb, p, x):
+            return x
+    return None
+
+
+def div_one(rb: Rebuilder, p: Pending) -> int | None:
+    """divide(x, 1) -> x"""
+    if p.op == "divide" and _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
+        return p.inputs[0]
+    return None
+
+
+def add_zero(rb: Rebuilder, p: Pending) -> int | None:
+    """add(x, 0) -> x ; add(0, x) -> x  (only the sign of a zero result can differ)"""
+    if p.op != "add":
+        return None
+    a, b = p.inputs
+    for x, zero in ((a, b), (b, a)):
+        if _is(rb, zero, 0) and _keeps(rb, p, x):
+            return x
+    return None
+
+
+def sub_zero(rb: Rebuilder, p: Pending) -> int | None:
+    """subtract(x, 0) -> x"""
+    if p.op == "subtract" and _is(rb, p.inputs[1], 0) and _keeps(rb, p, p.inputs[0]):
+        return p.inputs[0]
+    return None
+
+
+def neg_neg(rb: Rebuilder, p: Pending) -> int | None:
+    """negative(negative(x)) -> x"""
+    if p.op == "negative":
+        inner = rb.node(p.inputs[0])
+        if inner.op == "negative" and _keeps(rb, p, inner.inputs[0]):
+            return inner.inputs[0]
+    return None
+
+
+def pow_one(rb: Rebuilder, p: Pending) -> int | None:
+    """power(x, 1) -> x"""
+    if p.op == "power" and _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
+        return p.inputs[0]
+    return None
+
+
+def pow_two(rb: Rebuilder, p: Pending) -> int | None:
+    """power(x, 2) -> square(x)"""
+    if p.op == "power" and _is(rb, p.inputs[1], 2):
+        x = p.inputs[0]
+        if _keeps(rb, p, x):
+            return rb.add("square", (x,), {}, like=p.old)
+    return None
+
+
+def drop_broadcast_operand(rb: Rebuilder, p: Pending) -> int | None:
+    """f(broadcast_to(x, s), y) -> f(x, y)  when f broadcasts and the result is still s"""
+    if p.op not in UFUNC_OPS:
+        return None
+    ins = list(p.inputs)
+    changed = False
+    for k, i in enumerate(ins):
+        n = rb.node(i)
+        if n.op == "broadcast_to":
+            trial = ins[:k] + [n.inputs[0]] + ins[k + 1:]
+            from graphc.ir.dims import broadcast_shapes
+
+            try:
+                shape = broadcast_shapes(*[rb.node(j).shape for j in trial])
+            except Exception:  # noqa: BLE001 - cannot prove it broadcasts: keep the operand
+                continue
+            if same_shape(shape, p.old.shape):
+                ins, changed = trial, True
+    if changed:
+        return rb.add(p.op, tuple(ins), p.attrs, like=p.old)
+    return None
+
+
+# ------------------------------------------------------------------------------- views
+
+
+def reshape_reshape(rb: Rebuilder, p: Pending) -> int | None:
+    """reshape(reshape(x, s1), s2) -> reshape(x, s2) ; reshape(x, shape(x)) -> x"""
+    if p.op != "reshape":
+        return None
+    x = p.inputs[0]
+    inner = rb.node(x)
+    if inner.op == "reshape":
+        x = inner.inputs[0]
+    if _keeps(rb, p, x):
+        return x
+    if x != p.inputs[0]:
+        return rb.add("reshape", (x,), {"shape": tuple(p.old.shape)}, like=p.old)
+    return None
+
+
+def broadcast_noop(rb: Rebuilder, p: Pending) -> int | None:
+    """broadcast_to(x, shape(x)) -> x"""
+    if p.op == "broadcast_to" and _keeps(rb, p, p.inputs[0]):
+        return p.inputs[0]
+    return None
+
+
+def swapaxes_swapaxes(rb: Rebuilder, p: Pending) -> int | None:
+    """swapaxes(swapaxes(x, a, b), a, b) -> x  (and with b, a)"""
+    if p.op != "swapaxes":
+        return None
+    inner = rb.node(p.inputs[0])
+    if inner.op == "swapaxes":
+        ia = inner.attr
+        if {ia["axis1"], ia["axis2"]} == {p.attrs["axis1"], p.attrs["axis2"]} \
+                and _keeps(rb, p, inner.inputs[0]):
+            return inner.inputs[0]
+    a1, a2 = p.attrs["axis1"], p.attrs["axis2"]
+    if a1 == a2 and _keeps(rb, p, p.inputs[0]):
+        return p.inputs[0]
+    return None
+
+
+def transpose_transpose(rb: Rebuilder, p: Pending) -> int | None:
+    """transpose(transpose(x, p), q) -> transpose(x, [p[i] for i in q]) ; transpose(x, id) -> x"""
+    if p.op != "transpose":
+        return None
+    x, perm = p.inputs[0], tuple(p.attrs["axes"])
+    inner = rb.node(x)
+    if inner.op == "transpose":
+        outer_perm = perm
+        perm = tuple(inner.attr["axes"][q] for q in outer_perm)
+        x = inner.inputs[0]
+    if perm == tuple(range(len(perm))) and _keeps(rb, p, x):
+        return x
+    if x != p.inputs[0]:
+        return rb.add("transpose", (x,), {"axes": perm}, like=p.old)
+    return None
+
+
+# -------------------------------------------------------------------------- reductions
+
+
+def sum_of_broadcast(rb: Rebuilder, p: Pending) -> int | None:
+    """sum(broadcast_to(x, s), axes) -> x * numel(s over axes)  when x is 1 on every summed axis"""
+    if p.op != "sum" or p.old.dtype.kind != "f":
+        return None
+    bc = rb.node(p.inputs[0])
+    if bc.op != "broadcast_to":
+        return None
+    x = rb.node(bc.inputs[0])
+    if x.dtype != p.old.dtype:
+        return None
+    axes, keep = tuple(p.attrs["axis"]), p.attrs["keepdims"]
+    lead = bc.ndim - x.ndim
+    own = [a - lead for a in axes if a >= lead]
+    if not axes or not all(definitely_equal(x.shape[a], 1) for a in own):
+        return None
+    u = x.id
+    if own and not keep:
+        u = rb.add("squeeze", (u,), {"axis": tuple(own)}, like=p.old)
+    count = rb.add("numel", (bc.id,), {"axis": axes, "dtype": p.old.dtype.name}, like=p.old)
+    out = rb.add("multiply", (u, count), {}, like=p.old)
+    target = reduced_shape(bc.shape, axes, keep)
+    if not same_shape(rb.node(out).shape, target):
+        out = rb.add("broadcast_to", (out,), {"shape": tuple(target)}, like=p.old)
+    return out
+
+
+def mean_to_sum(rb: Rebuilder, p: Pending) -> int | None:
+    """mean(x, axes) -> sum(x, axes) / numel(x, axes)  (float32/float64: numpy's own mean)"""
+    if p.op != "mean":
+        return None
+    x = rb.node(p.inputs[0])
+    if x.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) or x.dtype != p.old.dtype:
+        return None
+    s = rb.add("sum", (x.id,), p.attrs, like=p.old)
+    n = rb.add("numel", (x.id,), {"axis": tuple(p.attrs["axis"]), "dtype": x.dtype.name},
+               like=p.old)
+    return rb.add("divide", (s, n), {}, like=p.old)
+
+
+#: every rule, tried in this order on each node; the first that applies wins
+RULES: tuple[Rule, ...] = (
+    mul_one, div_one, add_zero, sub_zero, neg_neg, pow_one, pow_two, drop_broadcast_operand,
+    reshape_reshape, broadcast_noop, swapaxes_swapaxes, transpose_transpose, sum_of_broadcast,
+    mean_to_sum,
+)
+
+
+def simplify(graph: Graph, roots: Sequence[int] | None = None,
+             rules: Sequence[Rule] = RULES) -> tuple[Graph, Mapping]:
+    """Apply ``rules`` once to every node, in order (a node's operands are simplified before
+    it is); each result keeps the replaced node's shape and dtype. Iterate to a fixed point
+    with ``graphc.passes.optimize``. Replaced nodes are left for dce to remove."""
+    rb = Rebuilder(graph)
+    for n in graph.nodes:
+        if n.role != "op":
+            rb.copy(n)
+            continue
+        p = Pending(n.op, tuple(rb.map[i] for i in n.inputs), n.attr, n)
+        for rule in rules:
+            new = rule(rb, p)
+            if new is not None:
+                m = rb.node(new)
+                if m.dtype != n.dtype or not same_shape(m.shape, n.shape):
+                    raise AssertionError(f"graphc bug: rule {rule.__name__} changed {n.op} "
+                                         f"%{n.id} {n.shape} {n.dtype} to {m.shape} {m.dtype}")
+                rb.map[n.id] = new
+                break
+        else:
+            rb.copy(n, p.inputs)
+    return rb.finish()
