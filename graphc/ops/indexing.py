@@ -145,8 +145,9 @@ def _getitem_grad_infer(nodes, attrs):
 
 def _getitem_grad_emit(args, attrs, ctx):
     dt = ctx.ref(ctx.node.dtype, "dt")
+    # slices are not expressions: ``xp.s_[:, 1:3]`` builds the index tuple
     return (f"rt.getitem_grad({args[0]}, {ctx.shape}, "
-            f"({index_code(attrs['index'])}), {dt})")
+            f"xp.s_[{index_code(attrs['index'])}], {dt})")
 
 
 register(OpDef(
