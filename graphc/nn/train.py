@@ -87,7 +87,7 @@ def evaluate_batches(fn: Function, feeds: Mapping[str, np.ndarray], n: int,
         vals = np.array([float(o) for o in (outs if isinstance(outs, list) else [outs])])
         totals = vals * size if totals is None else totals + vals * size
     assert totals is not None
-    return list(totals / n)
+    return [float(v) for v in totals / n]
 
 
 def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
