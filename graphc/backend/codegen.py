@@ -128,10 +128,14 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
         emit(f"        {v} = rt_convert(INPUTS[{k}], {v})")
         conds = [f"{v}.ndim != {n.ndim}"]
         binds = []
+        first_here: dict[str, int] = {}  # symbols this input binds: not assigned until checked
         for axis, d in enumerate(n.shape):
             if is_symbol(d) and d not in symbols:
                 symbols[d] = f"s{len(symbols)}"
+                first_here[d] = axis
                 binds.append(f"    {symbols[d]} = {v}.shape[{axis}]  # {d}")
+            elif is_symbol(d) and d in first_here:  # (B, B): compare with its first axis
+                conds.append(f"{v}.shape[{axis}] != {v}.shape[{first_here[d]}]")
             else:
                 conds.append(f"{v}.shape[{axis}] != {ctx.dim(d)}")
         emit(f"    if {' or '.join(conds)}:")
