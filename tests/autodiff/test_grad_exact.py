@@ -164,3 +164,37 @@ def test_cross_entropy_with_huge_logits_has_finite_gradient():
     lv, gv = gc.evaluate([loss, gz], {z: zv, lab: np.array([1, 2])})
     assert np.isfinite(lv) and lv == pytest.approx(2e4 / 2 + np.log(2) / 2, rel=1e-12)
     np.testing.assert_allclose(gv, [[0.5, -0.5, 0], [0, 0.25, -0.25]], atol=1e-15)
+
+
+# ------------------------------------------------------------------------------ indexing
+
+
+def test_take_along_axis_repeated_indices_add_up():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    idx = g.input("idx", ("B", 4), np.int64)
+    w = np.array([1.0, 10.0, 100.0, 1000.0])
+    y = gc.sum(gc.take_along_axis(x, idx, axis=1) * w)
+    iv = np.array([[0, 0, 2, 0], [1, 1, 1, 1]])
+    (gx,) = grads(y, [x], {x: np.zeros((2, 3)), idx: iv})
+    np.testing.assert_array_equal(gx, [[1011.0, 0, 100.0], [0, 1111.0, 0]])
+
+
+def test_take_along_axis_broadcast_operand_collects_every_row():
+    g = gc.Graph()
+    x = g.param("x", np.zeros((1, 3)))  # broadcast against (2, 2) indices
+    idx = g.input("idx", (2, 2), np.int64)
+    y = gc.sum(gc.take_along_axis(x, idx, axis=1) * np.array([[1.0, 2.0], [3.0, 4.0]]))
+    (gx,) = grads(y, [x], {idx: np.array([[2, 0], [2, 2]])})
+    np.testing.assert_array_equal(gx, [[2.0, 0, 8.0]])
+
+
+def test_getitem_gradient_scatters_into_zeros():
+    g = gc.Graph()
+    x = g.input("x", (3, 4))
+    y = gc.sum(x[::-2, 1] * np.array([1.0, 2.0])) + gc.sum(x[1:, None, -1])
+    (gx,) = grads(y, [x], {x: np.zeros((3, 4))})
+    want = np.zeros((3, 4))
+    want[2, 1], want[0, 1] = 1.0, 2.0
+    want[1:, -1] += 1.0
+    np.testing.assert_array_equal(gx, want)

@@ -355,3 +355,26 @@ def test_check_grad_catches_a_wrong_second_derivative(monkeypatch):
     gc.check_grad(y, [x], feed, order=1)
     with pytest.raises(gc.GradCheckError, match="second order"):
         gc.check_grad(y, [x], feed, order=2)
+
+
+def _compiled_params():
+    for c in CASES:
+        B = 3 if has_symbol(*c.shapes) else None
+        yield pytest.param(c, B, id=f"{c.label}-B{B}" if B else c.label)
+
+
+@pytest.mark.parametrize("c,B", list(_compiled_params()))
+def test_compiled_gradients_equal_the_reference(c: Case, B: int | None):
+    """The first- and second-order gradient graphs compile to the evaluator's values."""
+    y, xs, feed = build_case(c, B)
+    g = y.graph
+    u = g.input("u", y.shape)
+    feed[u] = rng_for(c.label).standard_normal(concrete(y.shape, B))
+    first = gc.grad(y, xs, seed=u)
+    second = gc.grad(gc.sum(gc.square(first[0])), xs)
+    outs = [y, *first, *second]
+    want = gc.evaluate(outs, feed)
+    got = gc.compile(outs, inputs=list(feed))(*feed.values())
+    for w, v in zip(want, got):
+        assert v.shape == w.shape and v.dtype == w.dtype
+        np.testing.assert_allclose(v, w, rtol=1e-12, atol=1e-12)
