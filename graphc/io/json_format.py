@@ -97,7 +97,7 @@ def _encode_node(n: Node) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": n.id, "op": n.op, "inputs": list(n.inputs),
         "attrs": {k: _encode_value(v, f"attribute {k!r} of node {n.id}") for k, v in n.attrs},
-        "shape": list(n.shape), "dtype": n.dtype.name, "name": n.name, "loc": n.loc,
+        "shape": list(n.shape), "dtype": n.dtype.name if n.dtype.isnative else n.dtype.str, "name": n.name, "loc": n.loc,
         "meta": {k: _encode_value(v, f"meta {k!r} of node {n.id}") for k, v in n.meta},
     }
     if n.op == "constant":
@@ -461,8 +461,10 @@ def _parse(text: str | bytes) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        hint = " (truncated?)" if e.pos >= len(text.rstrip()) - 1 else ""
-        raise _Bad(f"not valid JSON{hint}: {e.msg} at line {e.lineno} column {e.colno}") from None
+        at_end = e.pos >= len(text.rstrip()) - 1 or (
+            e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:])
+        hint = " (truncated?)" if at_end else ""
+        raise _Bad(f"not valid JSON{hint}: {e.msg} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise _Bad("not a graphc model file: JSON nested too deeply") from None
 

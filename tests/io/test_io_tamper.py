@@ -1,0 +1,219 @@
+"""gc.load on garbage, truncated, tampered and newer-version files: always a ValueError that
+says what is wrong (never a KeyError/IndexError/TypeError from deep inside), never code run."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.io import dumps, loads
+
+
+def model() -> gc.Graph:
+    g = gc.Graph("m")
+    x, y = g.input("x", ("B", 1)), g.input("y", ("B", 1))
+    W, b = g.param("W", np.ones((1, 4))), g.param("b", np.zeros(4))          # nodes 2, 3
+    h = gc.tanh(x @ W + b)                                                   # nodes 4, 5, 6
+    loss = g.output("loss", gc.mean((gc.sum(h, axis=1, keepdims=True) - y) ** 2))
+    gc.grad(loss, [W, b])
+    return g
+
+
+TEXT = dumps(model())
+DOC = json.loads(TEXT)
+#                                                     node 4 = matmul(0, 2), 5 = add(4, 3), ...
+SUM = next(i for i, n in enumerate(DOC["nodes"]) if n["op"] == "sum")
+CONST = next(i for i, n in enumerate(DOC["nodes"]) if n["op"] == "constant")
+GRAD = next(i for i, n in enumerate(DOC["nodes"]) if "grad_of" in n["meta"])
+
+
+def edit(fn):
+    def make():
+        d = copy.deepcopy(DOC)
+        fn(d)
+        return json.dumps(d)
+    return make
+
+
+def node(i, **kv):
+    return edit(lambda d: d["nodes"][i].update(kv))
+
+
+def drop(where, key):
+    return edit(lambda d: where(d).pop(key))
+
+
+def set_top(**kv):
+    return edit(lambda d: d.update(kv))
+
+
+def _cycle(d):
+    d["nodes"][4]["inputs"] = [5, 2]
+
+
+def _deep() -> str:
+    line = json.dumps(DOC["nodes"][4])
+    deep = line.replace('"attrs": {}', '"attrs": {"deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert deep != line
+    return TEXT.replace(line, deep)
+
+
+def _wrong_bytes(d):
+    import base64
+    raw = base64.b64decode(d["params"]["W"]["data"])
+    d["params"]["W"]["data"] = base64.b64encode(raw[:-8]).decode()
+
+
+CORPUS = {
+    # ---------------------------------------------------------------- garbage / truncated
+    "empty": (lambda: "", "empty file"),
+    "whitespace": (lambda: "  \n ", "empty file"),
+    "truncated": (lambda: TEXT[: len(TEXT) // 2], r"not valid JSON \(truncated\?\)"),
+    "truncated_end": (lambda: TEXT[:-3], "not valid JSON"),
+    "bad_json": (lambda: "{format: graphc}", "not valid JSON"),
+    "binary": (lambda: b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a text"),
+    "top_list": (lambda: "[1, 2, 3]", "a JSON object at the top level"),
+    "top_string": (lambda: '"graphc.graph"', "a JSON object at the top level"),
+    "duplicate_key": (lambda: TEXT.replace('"version": 1,', '"version": 1, "version": 1,'),
+                      "duplicate key 'version'"),
+    "nan_token": (lambda: TEXT.replace('"strict": false', '"strict": NaN'), "NaN"),
+    "too_deep": (_deep, "nested too deeply"),
+    # ------------------------------------------------------------------ format / version
+    "no_format": (drop(lambda d: d, "format"), "not a graphc model file.*no 'format'"),
+    "wrong_format": (set_top(format="onnx"), r"not a graphc model file \(format 'onnx'"),
+    "newer_version": (set_top(version=2), "version 2 is newer.*upgrade graphc"),
+    "version_string": (set_top(version="1"), "bad format version '1'"),
+    "version_bool": (set_top(version=True), "bad format version True"),
+    "version_zero": (set_top(version=0), "bad format version 0"),
+    # ------------------------------------------------------------------------ schema
+    "missing_nodes": (drop(lambda d: d, "nodes"), "missing field.*'nodes'"),
+    "unknown_top_field": (set_top(extra=1), "unknown field.*'extra'"),
+    "nodes_not_list": (set_top(nodes={"0": 1}), "nodes: expected a list"),
+    "node_not_object": (edit(lambda d: d["nodes"].__setitem__(3, [1])), "node 3: expected an object"),
+    "name_not_string": (set_top(name=3), "name: expected a string"),
+    "strict_not_bool": (set_top(strict="no"), "strict: expected true or false"),
+    "missing_loc": (drop(lambda d: d["nodes"][5], "loc"), r"node 5 \(add\): missing field.*'loc'"),
+    "unknown_node_field": (node(5, code="print(1)"), "unknown field.*'code'"),
+    "id_out_of_order": (node(5, id=6), "node 5: id 6 out of order"),
+    "op_not_string": (node(5, op=7), "op: expected an op name"),
+    "loc_not_string": (node(5, loc=7), "loc: expected a 'file:line' string"),
+    "shape_not_list": (node(0, shape="B"), "shape: expected a shape"),
+    "bad_symbol": (node(0, shape=["B-1", 1]), "not a valid symbol"),
+    "negative_dim": (node(0, shape=["B", -1]), "negative"),
+    "float_dim": (node(0, shape=["B", 1.5]), "bad shape"),
+    # ----------------------------------------------------------------- ops / references
+    "unknown_op": (node(6, op="launch_missiles"), "unknown op 'launch_missiles'"),
+    "dangling_operand": (node(5, inputs=[4, 99]), "dangling reference to node 99"),
+    "negative_operand": (node(5, inputs=[4, -1]), "dangling reference to node -1"),
+    "operand_not_int": (node(5, inputs=[4, "3"]), "operand \"3\" is not a node id"),
+    "inputs_not_list": (node(5, inputs=4), "inputs: expected a list"),
+    "cycle": (edit(_cycle), "cycle: 4 -> 5 -> 4"),
+    "forward_reference": (node(4, inputs=[0, CONST]), f"refers to node {CONST}, which comes later"),
+    "source_with_operands": (node(2, inputs=[0]), "takes no operands"),
+    "missing_operand": (node(4, inputs=[0]), "not valid for matmul"),
+    "unknown_attribute": (node(SUM, attrs={"axis": [1], "keepdims": True, "bogus": 1}),
+                          r"sum has no attribute\(s\) \['bogus'\]"),
+    "bad_attribute": (node(SUM, attrs={"axis": "x", "keepdims": True}), "not valid for sum"),
+    "axis_out_of_range": (node(SUM, attrs={"axis": [7], "keepdims": True}), "not valid for sum"),
+    "bad_tag": (node(SUM, attrs={"axis": {"weird": 1}, "keepdims": True}), "unknown value tag"),
+    "meta_dangling": (edit(lambda d: d["nodes"][GRAD]["meta"].update(grad_of=999)),
+                      "meta 'grad_of'.*dangling reference to node 999"),
+    "output_dangling": (set_top(outputs={"loss": 999}), "outputs 'loss': dangling reference"),
+    "output_not_int": (set_top(outputs={"loss": "14"}), "outputs 'loss': dangling reference"),
+    "output_name_clash": (set_top(outputs={"x": 5}), "also used by an input or param"),
+    "duplicate_input_name": (edit(lambda d: d["nodes"][1].update(
+        name="x", attrs={"name": "x"})), "'x' is used twice"),
+    "input_name_mismatch": (node(0, name="z"), "an input has attributes"),
+    "trainable_not_bool": (node(2, attrs={"name": "W", "trainable": "yes"}), "trainable"),
+    # --------------------------------------------------------------- shapes and dtypes
+    "tampered_shape": (node(5, shape=["B", 5]), r"stored shape \(B, 5\) but add of .* gives \(B, 4\)"),
+    "tampered_symbol": (node(5, shape=["N", 4]), r"stored shape \(N, 4\)"),
+    "tampered_rank": (node(6, shape=["B"]), r"stored shape \(B,\) but tanh"),
+    "tampered_param_shape": (node(2, shape=[1, 5]), r"stored shape \(1, 5\) but its value"),
+    "tampered_input_shape": (node(0, shape=["B", 2]), "not valid for matmul"),
+    "tampered_dtype": (node(6, dtype="float32"), "stored dtype float32 but tanh gives float64"),
+    "bad_dtype": (node(6, dtype="float65"), "'float65' is not a numpy dtype"),
+    "object_dtype": (node(6, dtype="object"), "not one graphc computes with"),
+    "complex_dtype": (node(6, dtype="complex128"), "not one graphc computes with"),
+    "string_dtype": (node(0, dtype="<U5"), "not one graphc computes with"),
+    "structured_dtype": (node(0, dtype="V8"), "not one graphc computes with"),
+    # ------------------------------------------------------------------------- arrays
+    "bad_base64": (edit(lambda d: d["params"]["W"].update(data="!!!not base64!!!")),
+                   "params 'W': data: not valid base64"),
+    "wrong_byte_count": (edit(_wrong_bytes), r"24 bytes, but shape \(1, 4\) of float64 needs 32"),
+    "huge_claimed_shape": (edit(lambda d: d["params"]["W"].update(shape=[10**12, 10**12])),
+                           "needs 8000000000000000000000000"),
+    "array_dtype_pickle": (edit(lambda d: d["params"]["W"].update(dtype="|O")),
+                           "not one graphc computes with"),
+    "array_negative_dim": (edit(lambda d: d["params"]["W"].update(shape=[-1, 4])),
+                           "array dims must be ints >= 0"),
+    "array_missing_data": (drop(lambda d: d["params"]["W"], "data"), "missing field.*'data'"),
+    "array_dtype_mismatch": (edit(lambda d: d["params"]["W"].update(
+        dtype="<f4", data=__import__("base64").b64encode(np.ones(4, np.float32).tobytes()).decode())),
+        "stored dtype float64 but its value in 'params' has dtype float32"),
+    "param_missing_value": (drop(lambda d: d["params"], "b"), "param 'b' has no value"),
+    "param_extra_value": (edit(lambda d: d["params"].update(c=d["params"]["b"])),
+                          r"value\(s\) for \['c'\], which no param node uses"),
+    "constant_missing_value": (drop(lambda d: d["nodes"][CONST], "value"), "a constant needs a 'value'"),
+    "constant_wrong_shape": (edit(lambda d: d["nodes"][CONST]["value"].update(
+        shape=[1], data=d["nodes"][CONST]["value"]["data"])), r"stored shape \(\) but its value"),
+    "value_on_op": (node(6, value={"dtype": "<f8", "shape": [], "data": ""}),
+                    "unknown field.*'value'"),
+}
+
+
+def test_corpus_is_big():
+    assert len(CORPUS) >= 70
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_tampered_file_is_a_value_error(tmp_path, case):
+    make, pattern = CORPUS[case]
+    data = make()
+    path = tmp_path / "m.json"
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    with pytest.raises(ValueError, match=pattern) as e:
+        gc.load(path)
+    assert type(e.value) is ValueError or isinstance(e.value, ValueError)
+    assert str(e.value).startswith(str(path) + ": "), "the message names the file"
+    assert "Traceback" not in str(e.value)
+
+
+def test_pristine_corpus_base_loads():
+    g = loads(TEXT)
+    assert str(g) == str(model())
+
+
+def test_random_byte_mutations_only_raise_value_error():
+    rng = np.random.default_rng(0)
+    raw = bytearray(TEXT.encode())
+    ok = bad = 0
+    for _ in range(300):
+        b = bytearray(raw)
+        for _ in range(int(rng.integers(1, 4))):
+            b[int(rng.integers(len(b)))] = int(rng.integers(32, 127))
+        try:
+            loads(bytes(b))
+            ok += 1
+        except ValueError:
+            bad += 1
+    assert bad > 100  # most mutations are caught; the rest still load into a valid graph
+
+
+def test_random_value_swaps_only_raise_value_error():
+    """Replace one field of one node with a value of a random JSON type."""
+    rng = np.random.default_rng(1)
+    junk = [None, True, -3, 2.5, "x", [], [1, "B"], {}, {"shape": [1]}, {"array": 1}, [[[]]]]
+    for _ in range(300):
+        d = copy.deepcopy(DOC)
+        n = d["nodes"][int(rng.integers(len(d["nodes"])))]
+        key = sorted(n)[int(rng.integers(len(n)))]
+        n[key] = junk[int(rng.integers(len(junk)))]
+        try:
+            loads(json.dumps(d))
+        except ValueError:
+            pass
