@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from _gradkit import check, concrete, draw, dtype_of, has_symbol, ops_under, rng_for
@@ -196,8 +197,8 @@ for _s, _t in [((3, 4), (4, 3)), ((3, 4), (12,)), ((3, 4), (2, -1)), ((), (1, 1)
     case("reshape", f"{fmt(_s)}->{_t}", [_s], lambda a, t=_t: gc.reshape(a, t) * 1.5)
 case("reshape", "method", [("B", 6)], lambda a: a.reshape("B", 2, 3).sum(axis=1))
 
-for _s, _t in [((4,), (3, 4)), ((1, 4), (3, 4)), (("B", 1), ("B", 4)), ((), (2, 3)), (("B", 1, 4), ("B", 3, 4)),
-               ((3, 1), (2, 3, 4)), (("B", 4), ("B", 4))]:
+for _s, _t in [((4,), (3, 4)), ((1, 4), (3, 4)), (("B", 1), ("B", 4)), ((), (2, 3)),
+               (("B", 1, 4), ("B", 3, 4)), ((3, 1), (2, 3, 4)), (("B", 4), ("B", 4))]:
     case("broadcast_to", f"{fmt(_s)}->{_t}", [_s], lambda a, t=_t: gc.broadcast_to(a, t))
 
 for _s, _a1, _a2 in [((3, 4), 0, 1), (("B", 3, 4), -1, -2), (("B", 3, 4), 0, 2),
@@ -285,7 +286,8 @@ def build_case(c: Case, B: int | None) -> tuple[gc.Tensor, list[gc.Tensor], dict
     ins = [g.input(f"x{k}", s, dtype_of(c.domain(k))) for k, s in enumerate(c.shapes)]
     y = c.build(*ins)
     rng = rng_for(f"{c.label}-{B}")
-    feed = {t: draw(rng, concrete(s, B), c.domain(k)) for k, (t, s) in enumerate(zip(ins, c.shapes))}
+    feed = {t: draw(rng, concrete(s, B), c.domain(k))
+            for k, (t, s) in enumerate(zip(ins, c.shapes))}
     wrt = c.wrt if c.wrt is not None else [k for k in range(len(ins))
                                            if dtype_of(c.domain(k)) is np.float64]
     return y, [ins[k] for k in wrt], feed
