@@ -171,6 +171,29 @@ def test_the_same_x_twice_gets_the_same_gradient():
     np.testing.assert_array_equal(v2, v1)
 
 
+def test_an_x_downstream_of_another_x_gets_the_gradient_through_it():
+    g = gc.Graph()
+    x = g.input("x", (3,))
+    h = gc.tanh(x)
+    gx, gh = gc.grad(gc.sum(h * 2.0), [x, h])
+    xv = np.array([0.1, -0.5, 1.0])
+    vx, vh = gc.evaluate([gx, gh], {x: xv})
+    np.testing.assert_array_equal(vh, [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(vx, 2 * (1 - np.tanh(xv) ** 2), rtol=1e-14)
+
+
+def test_integer_paths_carry_no_gradient_but_integer_exponents_work():
+    g = gc.Graph()
+    x = g.input("x", (3,))
+    n = g.input("n", (3,), np.int64)
+    y = gc.sum(gc.power(x, n) + x * gc.astype(gc.astype(x * 10, np.int64), np.float64))
+    (gx,) = gc.grad(y, [x])
+    xv = np.array([0.1, -0.5, 1.0])
+    # n x^(n-1) + floor-toward-zero(10 x): the int round trip is piecewise constant
+    np.testing.assert_allclose(gc.evaluate(gx, {x: xv, n: np.array([2, 3, -1])}),
+                               [0.2 + 1.0, 0.75 - 5.0, -1.0 + 10.0], rtol=1e-14)
+
+
 # ----------------------------------------------------------------------------- dtype errors
 
 
