@@ -160,6 +160,8 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
     names: dict[int, str] = {i: var_name(g.node(i), input_pos) for i in prog.schedule}
     held = [f"b{k}" for k in range(len(plan.slots))]
     held += [names[i] for i in plan.static] + [names[i] for i in plan.views]
+    held += [f"ones_{k}" for k in range(len(plan.ones))]
+    ctx.gemv = plan.gemv
     from graphc.backend.plans import PlanCache
 
     cache = PlanCache(prog, plan, list(symbols))
@@ -230,12 +232,15 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
 def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
     """Faster numpy calls for common cases, chosen here (not in the op) because they depend
     on the operands' layout and dtypes: 2-D matmul as np.dot (less call overhead), float
-    sum/max as the ufunc reduce (np.sum's wrapper costs ~1 us), a 2-D transpose as ``.T``."""
+    sum/max as the ufunc reduce (np.sum's wrapper costs ~1 us), a 2-D transpose as ``.T``,
+    a column sum as a gemv with a ones vector where the memory plan made one."""
     o = f", out={ctx.out}" if ctx.out is not None else ""
     ins = ctx.inputs
     if n.op == "matmul" and len(ins) == 2 and all(m.ndim == 2 and m.dtype == n.dtype
                                                   for m in ins):
         return f"xp.dot({operands[0]}, {operands[1]}{o})"
+    if n.id in getattr(ctx, "gemv", {}):
+        return f"xp.dot(ones_{ctx.gemv[n.id]}, {operands[0]}{o})"
     if n.op in ("sum", "max") and n.dtype.kind == "f" and ins[0].dtype == n.dtype:
         ufunc = "add" if n.op == "sum" else "maximum"
         kd = ", keepdims=True" if n.attr["keepdims"] else ""

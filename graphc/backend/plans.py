@@ -77,4 +77,8 @@ class PlanCache:
             v = get_op(n.op).compute([values[n.inputs[0]]], n.attr, concrete(n.shape))
             values[i] = v
             out.append(v)
+        for d, dtype in plan.ones:
+            v = np.ones(binding[d] if isinstance(d, str) else d, dtype)
+            v.setflags(write=False)
+            out.append(v)
         return tuple(out)

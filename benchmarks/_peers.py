@@ -1,0 +1,317 @@
+"""Reference implementations of one MLP training step, copied from the project's shared
+benchmark (``../shared/bench/peers_mlp.py``): the hand-written fast numpy step (the limit a
+numpy executor aims at), a naive numpy step, PyTorch eager and HIPS autograd. Kept verbatim
+so that the numbers compare with the shared table.
+"""
+# ruff: noqa
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numpy as np
+
+CONFIGS = {"curve": [1, 64, 64, 1], "mnist-like": [784, 256, 256, 10]}
+BATCHES = {"curve": [1, 32, 256, 4096], "mnist-like": [32, 256]}
+LR = 0.01
+
+
+def make_problem(config, batch, dtype, seed=1234):
+    sizes = CONFIGS[config]
+    rng = np.random.default_rng(seed + 7919 * batch + (0 if config == "curve" else 1))
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        lim = math.sqrt(6.0 / (n_in + n_out))
+        params.append(rng.uniform(-lim, lim, size=(n_in, n_out)).astype(dtype))
+        params.append(rng.uniform(-0.1, 0.1, size=(n_out,)).astype(dtype))
+    if config == "curve":
+        X = rng.uniform(-np.pi, np.pi, size=(batch, 1))
+        Y = np.sin(X)
+    else:
+        X = rng.uniform(0.0, 1.0, size=(batch, sizes[0]))
+        Y = np.zeros((batch, sizes[-1]))
+        Y[np.arange(batch), rng.integers(0, sizes[-1], size=batch)] = 1.0
+    return sizes, params, X.astype(dtype), Y.astype(dtype)
+
+
+class Impl:
+    """Base: subclasses set self.info (dict shown in the report) and implement step()."""
+    name = "?"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        self.sizes, self.lr, self.dtype = sizes, lr, np.dtype(dtype)
+        self.nl = len(sizes) - 1
+        self.info = {}
+
+    def step(self):
+        raise NotImplementedError
+
+    def sync(self):
+        pass
+
+    def params(self):
+        raise NotImplementedError
+
+    def last_loss(self):
+        raise NotImplementedError
+
+    def loss_and_grads(self):
+        """Loss and gradients at the current params, without updating; None if not offered."""
+        return None
+
+
+def _naive_loss_and_grads(P, X, Y, nl):
+    acts = [X]
+    h = X
+    for i in range(nl):
+        z = h @ P[2 * i] + P[2 * i + 1]
+        h = np.tanh(z) if i < nl - 1 else z
+        acts.append(h)
+    diff = h - Y
+    loss = np.mean(diff ** 2)
+    g = 2.0 * diff / diff.size
+    grads = [None] * (2 * nl)
+    for i in reversed(range(nl)):
+        grads[2 * i] = acts[i].T @ g
+        grads[2 * i + 1] = g.sum(axis=0)
+        if i > 0:
+            g = (g @ P[2 * i].T) * (1.0 - acts[i] ** 2)
+    return loss, grads
+
+
+class NumpyNaive(Impl):
+    name = "numpy-naive"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        self.P = [p.copy() for p in params0]
+        self.X, self.Y = X.copy(), Y.copy()
+        self._loss = None
+
+    def step(self):
+        loss, grads = _naive_loss_and_grads(self.P, self.X, self.Y, self.nl)
+        for p, g in zip(self.P, grads):
+            p -= self.lr * g
+        self._loss = loss
+
+    def params(self):
+        return [p.copy() for p in self.P]
+
+    def last_loss(self):
+        return float(self._loss)
+
+    def loss_and_grads(self):
+        loss, grads = _naive_loss_and_grads(self.P, self.X, self.Y, self.nl)
+        return float(loss), grads
+
+
+def _bench_call(fn, reps=5, number=3):
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / number
+
+
+class NumpyFast(Impl):
+    """Preallocated, in-place numpy.  Buffers:
+       H[i]  (B, n_{i+1})  output of layer i (after tanh for hidden layers)
+       D[i]  (B, n_{i+1})  dLoss/dz_i (pre-activation gradient of layer i)
+       T[i]  (B, n_{i+1})  scratch for tanh' of hidden layer i
+       flat / gflat        all params / all grads, W_i and b_i are views into them
+    """
+    name = "numpy-fast"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype, autotune=True):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        dt = self.dtype
+        B = X.shape[0]
+        nl = self.nl
+        total = sum(p.size for p in params0)
+        self.flat = np.empty(total, dt)
+        self.gflat = np.empty(total, dt)
+        self.P, self.G = [], []
+        off = 0
+        for p in params0:
+            self.P.append(self.flat[off:off + p.size].reshape(p.shape))
+            self.G.append(self.gflat[off:off + p.size].reshape(p.shape))
+            self.P[-1][...] = p
+            off += p.size
+        self.X = np.ascontiguousarray(X, dtype=dt).copy()
+        self.Y = np.ascontiguousarray(Y, dtype=dt).copy()
+        self.H = [np.empty((B, n), dt) for n in sizes[1:]]
+        self.D = [np.empty((B, n), dt) for n in sizes[1:]]
+        self.T = [np.empty((B, n), dt) for n in sizes[1:]]
+        self.ones = np.ones(B, dt)
+        self.out_flat = self.H[-1].reshape(-1)
+        self.d_flat = self.D[-1].reshape(-1)
+        self.scale = dt.type(2.0 / (B * sizes[-1]))
+        self.inv_n = 1.0 / (B * sizes[-1])
+        self.lr_t = dt.type(lr)
+        self._loss = None
+
+        mm_choices = {"matmul": np.matmul, "dot": np.dot}
+        # bias gradient = sum of D over the batch axis; both called as f(D, out=db)
+        bias_choices = {"gemv(ones)": functools.partial(np.dot, self.ones),
+                        "add.reduce": functools.partial(np.add.reduce, axis=0)}
+        chosen = {}
+
+        def pick(site, choices, call):
+            if not autotune:
+                name = next(iter(choices))
+            else:
+                name = min(choices, key=lambda k: _bench_call(lambda: call(choices[k])))
+            chosen[site] = name
+            return choices[name]
+
+        # fill buffers with valid numbers before autotuning
+        for buf in self.H + self.D + self.T:
+            buf.fill(0.5)
+        self.fwd = []
+        for i in range(nl):
+            inp = self.X if i == 0 else self.H[i - 1]
+            W, b, H = self.P[2 * i], self.P[2 * i + 1], self.H[i]
+            mm = pick(f"fwd{i}", mm_choices, lambda f: f(inp, W, out=H))
+            self.fwd.append((mm, inp, W, b, H, i < nl - 1))
+        self.bwd = []
+        for i in reversed(range(nl)):
+            inpT = (self.X if i == 0 else self.H[i - 1]).T
+            D, dW, db = self.D[i], self.G[2 * i], self.G[2 * i + 1]
+            mm_w = pick(f"dW{i}", mm_choices, lambda f: f(inpT, D, out=dW))
+            bsum = pick(f"db{i}", bias_choices, lambda f: f(D, out=db))
+            if i > 0:
+                WT, Dp, Hp, Tp = self.P[2 * i].T, self.D[i - 1], self.H[i - 1], self.T[i - 1]
+                mm_x = pick(f"dX{i}", mm_choices, lambda f: f(D, WT, out=Dp))
+                self.bwd.append((mm_w, inpT, D, dW, bsum, db, mm_x, WT, Dp, Hp, Tp))
+            else:
+                self.bwd.append((mm_w, inpT, D, dW, bsum, db, None, None, None, None, None))
+        self.info["kernels"] = " ".join(f"{k}={v}" for k, v in chosen.items())
+
+    def _compute(self):
+        add, mul, sub, tanh = np.add, np.multiply, np.subtract, np.tanh
+        for mm, inp, W, b, H, hidden in self.fwd:
+            mm(inp, W, out=H)
+            add(H, b, out=H)
+            if hidden:
+                tanh(H, out=H)
+        D = self.D[-1]
+        sub(self.H[-1], self.Y, out=D)
+        loss = np.dot(self.d_flat, self.d_flat) * self.inv_n
+        mul(D, self.scale, out=D)
+        for mm_w, inpT, D, dW, bsum, db, mm_x, WT, Dp, Hp, Tp in self.bwd:
+            mm_w(inpT, D, out=dW)
+            bsum(D, out=db)
+            if mm_x is not None:
+                mm_x(D, WT, out=Dp)
+                mul(Hp, Hp, out=Tp)        # tanh' = 1 - h^2
+                sub(1.0, Tp, out=Tp)
+                mul(Dp, Tp, out=Dp)
+        return loss
+
+    def step(self):
+        self._loss = self._compute()
+        g = self.gflat
+        np.multiply(g, self.lr_t, out=g)
+        np.subtract(self.flat, g, out=self.flat)
+
+    def params(self):
+        return [p.copy() for p in self.P]
+
+    def last_loss(self):
+        return float(self._loss)
+
+    def loss_and_grads(self):
+        loss = self._compute()
+        return float(loss), [g.copy() for g in self.G]
+
+
+class TorchEager(Impl):
+    name = "torch"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        import torch
+        import torch.nn.functional as F
+        self.torch, self.F = torch, F
+        self.P = [torch.tensor(p.copy()).requires_grad_() for p in params0]
+        self.X = torch.tensor(X.copy())
+        self.Y = torch.tensor(Y.copy())
+        self._loss = None
+
+    def _forward_loss(self):
+        torch = self.torch
+        P, nl = self.P, self.nl
+        h = self.X
+        for i in range(nl):
+            h = torch.addmm(P[2 * i + 1], h, P[2 * i])
+            if i < nl - 1:
+                h = torch.tanh(h)
+        return self.F.mse_loss(h, self.Y)
+
+    def step(self):
+        loss = self._forward_loss()
+        loss.backward()
+        lr = self.lr
+        with self.torch.no_grad():
+            for p in self.P:
+                p.sub_(p.grad, alpha=lr)
+                p.grad = None
+        self._loss = loss
+
+    def params(self):
+        return [p.detach().numpy().copy() for p in self.P]
+
+    def last_loss(self):
+        return float(self._loss.detach())
+
+    def loss_and_grads(self):
+        loss = self._forward_loss()
+        loss.backward()
+        grads = [p.grad.numpy().copy() for p in self.P]
+        for p in self.P:
+            p.grad = None
+        return float(loss.detach()), grads
+
+
+class Autograd(Impl):
+    name = "autograd"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        import autograd.numpy as anp
+        from autograd import value_and_grad
+        nl = self.nl
+
+        def loss_fn(P, X, Y):
+            h = X
+            for i in range(nl):
+                h = anp.dot(h, P[2 * i]) + P[2 * i + 1]
+                if i < nl - 1:
+                    h = anp.tanh(h)
+            d = h - Y
+            return anp.mean(d * d)
+
+        self._vg = value_and_grad(loss_fn)
+        self.P = [p.copy() for p in params0]
+        self.X, self.Y = X.copy(), Y.copy()
+        self._loss = None
+
+    def step(self):
+        loss, grads = self._vg(self.P, self.X, self.Y)
+        lr = self.lr
+        for p, g in zip(self.P, grads):
+            p -= lr * g
+        self._loss = loss
+
+    def params(self):
+        return [p.copy() for p in self.P]
+
+    def last_loss(self):
+        return float(self._loss)
+
+    def loss_and_grads(self):
+        loss, grads = self._vg(self.P, self.X, self.Y)
+        return float(loss), [np.asarray(g) for g in grads]
