@@ -15,7 +15,7 @@ from graphc.ir.node import Node
 
 def convert_input(node: Node, value: Any) -> np.ndarray:
     """``value`` as an array of the input's dtype, or a TypeError naming the input."""
-    what = f"input {node.name!r}"
+    what = f"{node.role} {node.name!r}"
     if isinstance(value, np.ndarray) and value.dtype == node.dtype:
         return value
     if hasattr(value, "graph") and hasattr(value, "id"):
@@ -46,7 +46,7 @@ def bind(nodes: Sequence[Node], arrays: Sequence[np.ndarray],
     binding = {} if binding is None else binding
     bound_by: dict[str, str] = {}
     for node, arr in zip(nodes, arrays):
-        what = f"input {node.name!r}"
+        what = f"{node.role} {node.name!r}"
         if arr.ndim != node.ndim:
             raise ShapeError(
                 f"{what} expects rank {node.ndim} {node.shape}, got an array of shape "

@@ -68,8 +68,12 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
         if n.role == "input":
             continue
         if n.role == "param":
-            v = fed.get(n.id, g.params.get(n.name))
-            values[n.id] = convert_input(n, v) if n.id in fed else v
+            if n.id in fed:  # an override must have the param's (fixed) shape
+                v = convert_input(n, fed[n.id])
+                bind([n], [v])
+            else:
+                v = g.params.get(n.name)
+            values[n.id] = v
             continue
         if n.role == "constant":
             values[n.id] = n.value

@@ -20,6 +20,9 @@ import graphc as gc
 from graphc.ops import all_ops, numel
 from graphc.ops.indexing import normalize_index
 
+# broadcasts here are deliberate: the lint's warnings about them are not under test
+pytestmark = pytest.mark.filterwarnings("ignore::graphc.ShapeWarning")
+
 
 @dataclass(frozen=True)
 class Row:

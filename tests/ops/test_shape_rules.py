@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 import graphc as gc
 
+# broadcasts here are deliberate: the lint's warnings about them are not under test
+pytestmark = pytest.mark.filterwarnings("ignore::graphc.ShapeWarning")
+
 
 def _inputs(*shapes, dtype=np.float64):
     g = gc.Graph()
