@@ -87,7 +87,7 @@ def add_gradients(g: Any, loss_name: str | None = None) -> list[str]:
         raise ValueError("--grad: the model has no trainable params")
     grads = grad(loss, params)
     names = []
-    for p, gt in zip(params, grads):
+    for p, gt in zip(params, grads, strict=True):
         oname = f"∂{name}/∂{p.name}"
         g.output(oname, gt)
         names.append(oname)

@@ -97,7 +97,9 @@ def _encode_node(n: Node) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": n.id, "op": n.op, "inputs": list(n.inputs),
         "attrs": {k: _encode_value(v, f"attribute {k!r} of node {n.id}") for k, v in n.attrs},
-        "shape": list(n.shape), "dtype": n.dtype.name if n.dtype.isnative else n.dtype.str, "name": n.name, "loc": n.loc,
+        "shape": list(n.shape),
+        "dtype": n.dtype.name if n.dtype.isnative else n.dtype.str,  # byte order kept
+        "name": n.name, "loc": n.loc,
         "meta": {k: _encode_value(v, f"meta {k!r} of node {n.id}") for k, v in n.meta},
     }
     if n.op == "constant":
@@ -114,7 +116,8 @@ def dumps(graph: Graph) -> str:
     for name, t in graph.param_tensors.items():
         arr = graph.params.get(name)
         n = t.node
-        if arr is None or tuple(np.shape(arr)) != tuple(n.shape) or np.asarray(arr).dtype != n.dtype:
+        if (arr is None or tuple(np.shape(arr)) != tuple(n.shape)
+                or np.asarray(arr).dtype != n.dtype):
             raise ValueError(f"save: g.params[{name!r}] does not match its param node "
                              f"({n.shape} {n.dtype})")
 

@@ -195,7 +195,7 @@ def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], l
                 for k in range(1, len(s) + 1):
                     members.setdefault((view.backward[i], s[:k]), []).append(i)
         by_parent: dict[tuple[bool, Scope], list[Scope]] = {}
-        for (bw, s), ids in sorted(members.items(), key=lambda kv: kv[1][0]):
+        for (bw, s), _ids in sorted(members.items(), key=lambda kv: kv[1][0]):
             by_parent.setdefault((bw, s[:-1]), []).append(s)
         folded: set[tuple[bool, Scope]] = set()
         for (bw, parent), kids in sorted(by_parent.items()):

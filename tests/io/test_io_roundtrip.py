@@ -20,7 +20,7 @@ def curve_fit(grad: bool = True) -> gc.Graph:
         W1, b1 = g.param("1/W", rng.normal(size=(16, 1))), g.param("1/b", np.zeros(1))
     loss = g.output("loss", gc.mean((gc.tanh(x @ W0 + b0) @ W1 + b1 - y) ** 2))
     if grad:
-        for p, gp in zip([W0, b0, W1, b1], gc.grad(loss, [W0, b0, W1, b1])):
+        for p, gp in zip([W0, b0, W1, b1], gc.grad(loss, [W0, b0, W1, b1]), strict=True):
             g.output("d" + p.name, gp)
     return g
 
@@ -52,7 +52,7 @@ def assert_same(a: gc.Graph, b: gc.Graph) -> None:
     assert str(a) == str(b)
     assert a.name == b.name and a.strict == b.strict
     assert a.nodes == b.nodes                      # every field but the constant value
-    for m, n in zip(a.nodes, b.nodes):
+    for m, n in zip(a.nodes, b.nodes, strict=True):
         assert m.info == n.info and m.loc == n.loc
         assert {k: type(v) for k, v in m.meta} == {k: type(v) for k, v in n.meta}
         assert {k: type(v) for k, v in m.attrs} == {k: type(v) for k, v in n.attrs}
@@ -87,7 +87,8 @@ def test_file_layout():
     assert doc["nodes"][0] == {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"},
                                "shape": ["B", 1], "dtype": "float64", "name": "x",
                                "loc": doc["nodes"][0]["loc"], "meta": {}}
-    assert doc["params"]["mlp/0/W"]["dtype"] == "<f8" and doc["params"]["mlp/0/W"]["shape"] == [1, 16]
+    W = doc["params"]["mlp/0/W"]
+    assert W["dtype"] == "<f8" and W["shape"] == [1, 16] and set(W) == {"dtype", "shape", "data"}
     assert doc["outputs"] == {"loss": 14}
 
 
@@ -98,7 +99,7 @@ def test_loaded_graph_computes_the_same():
     feed = {"x": x, "y": np.sin(3 * x)}
     fa = gc.compile(list(g.outputs.values()))
     fb = gc.compile(list(h.outputs.values()))
-    for u, v in zip(fa(**feed), fb(**feed)):
+    for u, v in zip(fa(**feed), fb(**feed), strict=True):
         np.testing.assert_array_equal(u, v)
     # and it keeps growing like any graph
     more = gc.tanh(h["x"]) * 2

@@ -3,6 +3,7 @@ says what is wrong (never a KeyError/IndexError/TypeError from deep inside), nev
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -63,7 +64,6 @@ def _deep() -> str:
 
 
 def _wrong_bytes(d):
-    import base64
     raw = base64.b64decode(d["params"]["W"]["data"])
     d["params"]["W"]["data"] = base64.b64encode(raw[:-8]).decode()
 
@@ -93,7 +93,8 @@ CORPUS = {
     "missing_nodes": (drop(lambda d: d, "nodes"), "missing field.*'nodes'"),
     "unknown_top_field": (set_top(extra=1), "unknown field.*'extra'"),
     "nodes_not_list": (set_top(nodes={"0": 1}), "nodes: expected a list"),
-    "node_not_object": (edit(lambda d: d["nodes"].__setitem__(3, [1])), "node 3: expected an object"),
+    "node_not_object": (edit(lambda d: d["nodes"].__setitem__(3, [1])),
+                        "node 3: expected an object"),
     "name_not_string": (set_top(name=3), "name: expected a string"),
     "strict_not_bool": (set_top(strict="no"), "strict: expected true or false"),
     "missing_loc": (drop(lambda d: d["nodes"][5], "loc"), r"node 5 \(add\): missing field.*'loc'"),
@@ -130,7 +131,8 @@ CORPUS = {
     "input_name_mismatch": (node(0, name="z"), "an input has attributes"),
     "trainable_not_bool": (node(2, attrs={"name": "W", "trainable": "yes"}), "trainable"),
     # --------------------------------------------------------------- shapes and dtypes
-    "tampered_shape": (node(5, shape=["B", 5]), r"stored shape \(B, 5\) but add of .* gives \(B, 4\)"),
+    "tampered_shape": (node(5, shape=["B", 5]),
+                       r"stored shape \(B, 5\) but add of .* gives \(B, 4\)"),
     "tampered_symbol": (node(5, shape=["N", 4]), r"stored shape \(N, 4\)"),
     "tampered_rank": (node(6, shape=["B"]), r"stored shape \(B,\) but tanh"),
     "tampered_param_shape": (node(2, shape=[1, 5]), r"stored shape \(1, 5\) but its value"),
@@ -153,12 +155,13 @@ CORPUS = {
                            "array dims must be ints >= 0"),
     "array_missing_data": (drop(lambda d: d["params"]["W"], "data"), "missing field.*'data'"),
     "array_dtype_mismatch": (edit(lambda d: d["params"]["W"].update(
-        dtype="<f4", data=__import__("base64").b64encode(np.ones(4, np.float32).tobytes()).decode())),
+        dtype="<f4", data=base64.b64encode(np.ones(4, np.float32).tobytes()).decode())),
         "stored dtype float64 but its value in 'params' has dtype float32"),
     "param_missing_value": (drop(lambda d: d["params"], "b"), "param 'b' has no value"),
     "param_extra_value": (edit(lambda d: d["params"].update(c=d["params"]["b"])),
                           r"value\(s\) for \['c'\], which no param node uses"),
-    "constant_missing_value": (drop(lambda d: d["nodes"][CONST], "value"), "a constant needs a 'value'"),
+    "constant_missing_value": (drop(lambda d: d["nodes"][CONST], "value"),
+                               "a constant needs a 'value'"),
     "constant_wrong_shape": (edit(lambda d: d["nodes"][CONST]["value"].update(
         shape=[1], data=d["nodes"][CONST]["value"]["data"])), r"stored shape \(\) but its value"),
     "value_on_op": (node(6, value={"dtype": "<f8", "shape": [], "data": ""}),

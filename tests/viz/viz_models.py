@@ -29,7 +29,7 @@ def curve_fit(grad: bool = False) -> gc.Graph:
     loss = g.output("loss", gc.mean((pred - y) ** 2))
     if grad:
         params = [W0, b0, W1, b1]
-        for p, gp in zip(params, gc.grad(loss, params)):
+        for p, gp in zip(params, gc.grad(loss, params), strict=True):
             g.output(f"d{p.name}", gp)
     return g
 
