@@ -6,9 +6,9 @@ from graphc.autodiff import GradCheckError, check_grad, grad
 from graphc.backend.evaluate import evaluate
 from graphc.backend.function import Function, compile
 from graphc.errors import ShapeError, ShapeWarning
+from graphc.io import load, save
 from graphc.ir.dims import Shape
 from graphc.ir.graph import Graph
-from graphc.io import load, save
 from graphc.ir.tensor import Tensor
 from graphc.ops import (
     abs,
@@ -52,10 +52,9 @@ from graphc.ops import (
     transpose,
     where,
 )
+from graphc.viz import render, to_dot, to_networkx
 
 from graphc import nn, optim  # noqa: E402  (layers and optimisers build on the above)
-
-from graphc.viz import render, to_dot, to_networkx  # noqa: E402 (after the ops register)
 
 __version__ = "0.1.0"
 
