@@ -1,0 +1,200 @@
+"""gc.nn.fit: batches (the last partial one too), seeded shuffling, lr changes, validation,
+the non-finite loss error; save_params / load_params."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+pytestmark = pytest.mark.filterwarnings("error::graphc.errors.ShapeWarning")
+
+
+def _mean_of_x():
+    """loss = mean(x) + 0 * p: each step's loss is its batch's mean, the params never matter."""
+    g = gc.Graph("probe")
+    x = g.input("x", ("B",))
+    p = g.param("p", 0.0)
+    return g, x, gc.mean(x) + 0.0 * p
+
+
+def _regression(seed=0, n=37):
+    g = gc.Graph("reg")
+    x = g.input("x", ("B", 2))
+    y = g.input("y", ("B", 1))
+    model = gc.nn.MLP([2, 8, 1], rng=seed)
+    loss = gc.nn.mse_loss(model(x), y)
+    rng = np.random.default_rng(42)
+    xv = rng.normal(size=(n, 2))
+    return g, x, y, model, loss, xv, np.sin(xv[:, :1]) * xv[:, 1:]
+
+
+def test_batches_include_the_last_partial_one():
+    g, x, loss = _mean_of_x()
+    xv = np.arange(10.0)
+    h = gc.nn.fit(loss, gc.optim.SGD(0.1), {x: xv}, epochs=2, batch_size=4, shuffle=False,
+                  progress=False)
+    assert h.step_loss == [1.5, 5.5, 8.5] * 2       # batches [0:4], [4:8], [8:10]
+    assert h.loss == [4.5, 4.5]                      # weighted by batch size: the mean of x
+    h = gc.nn.fit(loss, gc.optim.SGD(0.1), {"x": xv}, epochs=1, batch_size=4, shuffle=False,
+                  drop_last=True, progress=False)
+    assert h.step_loss == [1.5, 5.5]
+
+
+def test_shuffling_visits_every_sample_once_per_epoch_and_follows_the_seed():
+    g, x, loss = _mean_of_x()
+    xv = np.arange(10.0) ** 2
+
+    def run(seed):
+        return gc.nn.fit(loss, gc.optim.SGD(0.1), {x: xv}, epochs=3, batch_size=3, seed=seed,
+                         progress=False)
+
+    a, b, c = run(7), run(7), run(8)
+    assert a.loss == pytest.approx([xv.mean()] * 3)  # each epoch is a permutation
+    assert a.step_loss == b.step_loss != c.step_loss
+    assert len(set(a.step_loss[:4])) > 1 and a.step_loss[:4] != a.step_loss[4:8]
+
+
+def test_same_seed_same_result():
+    def train():
+        g, x, y, model, loss, xv, yv = _regression()
+        h = gc.nn.fit(loss, gc.optim.Adam(0.01), {x: xv, y: yv}, epochs=3, batch_size=8,
+                      seed=5, progress=False)
+        return h, model.values()
+
+    (h1, v1), (h2, v2) = train(), train()
+    assert h1.step_loss == h2.step_loss and h1.loss[-1] < h1.step_loss[0]
+    assert all(np.array_equal(v1[k], v2[k]) for k in v1)
+
+
+def test_lr_changes_without_recompiling():
+    g = gc.Graph("lr")
+    w = g.param("w", np.array([1.0, -2.0]))
+    loss = gc.sum(w * w)                      # gradient 2 w
+    opt = gc.optim.SGD(0.25)
+    step = gc.compile(loss, updates=opt.updates(loss))
+    step()
+    np.testing.assert_allclose(g.params["w"], [0.5, -1.0])
+    opt.lr = 0.0
+    step()
+    np.testing.assert_allclose(g.params["w"], [0.5, -1.0])
+    opt.set_lr(0.5)
+    step()
+    np.testing.assert_allclose(g.params["w"], [0.0, 0.0])
+    assert opt.lr == 0.5 and g.params[opt.lr_tensor.name] == 0.5
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.lr = -1
+
+
+def test_fit_schedule_in_on_epoch_end_and_early_stop():
+    g, x, y, model, loss, xv, yv = _regression()
+    opt = gc.optim.SGD(0.1)
+    seen = []
+
+    def schedule(epoch, hist):
+        seen.append(epoch)
+        opt.lr = opt.lr / 2
+        return epoch == 3                    # True stops training
+
+    h = gc.nn.fit(loss, opt, {x: xv, y: yv}, epochs=10, batch_size=16, progress=False,
+                  on_epoch_end=schedule)
+    assert seen == [1, 2, 3] and h.lr == [0.1, 0.05, 0.025] and len(h.loss) == 3
+
+
+def test_validation_loss_and_metrics():
+    g, x, y, model, loss, xv, yv = _regression()
+    mae = gc.mean(gc.abs(model(x) - y))
+    h = gc.nn.fit(loss, gc.optim.Adam(0.01), {x: xv[:30], y: yv[:30]}, epochs=2, batch_size=8,
+                  val_data={x: xv[30:], y: yv[30:]}, metrics={"mae": mae}, progress=False)
+    assert len(h.val_loss) == 2 and len(h.val_metrics["mae"]) == 2
+    f = gc.compile([loss, mae])
+    assert [h.val_loss[-1], h.val_metrics["mae"][-1]] == pytest.approx(
+        [float(v) for v in f(xv[30:], yv[30:])])
+    with pytest.raises(ValueError, match="pass val_data"):
+        gc.nn.fit(loss, gc.optim.SGD(0.1), {x: xv, y: yv}, metrics={"mae": mae}, progress=False)
+
+
+def test_non_finite_loss_names_the_step():
+    g, x, loss = _mean_of_x()
+    xv = np.arange(10.0)
+    xv[7] = np.nan                            # batch 2 of epoch 2 with batch_size 4
+    xv_ok = xv.copy()
+    xv_ok[7] = 0
+    with pytest.raises(gc.nn.NonFiniteLossError,
+                       match=r"loss became nan at step 2 \(epoch 1/2, batch 2/3") as e:
+        gc.nn.fit(loss, gc.optim.SGD(0.1), {x: xv}, epochs=2, batch_size=4, shuffle=False,
+                  progress=False)
+    assert (e.value.step, e.value.epoch) == (2, 1) and np.isnan(e.value.loss)
+    assert "last finite loss was 1.5 at step 1" in str(e.value)
+    assert isinstance(e.value, FloatingPointError)
+
+
+def test_fit_input_errors():
+    g, x, y, model, loss, xv, yv = _regression()
+    opt = gc.optim.SGD(0.1)
+    with pytest.raises(ValueError, match="same number of samples"):
+        gc.nn.fit(loss, opt, {x: xv, y: yv[:-1]}, progress=False)
+    with pytest.raises(KeyError, match="no input 'z'"):
+        gc.nn.fit(loss, opt, {x: xv, "z": yv}, progress=False)
+    with pytest.raises(KeyError, match="no array for input"):
+        gc.nn.fit(loss, opt, {x: xv}, progress=False)
+    with pytest.raises(TypeError, match="scalar loss"):
+        gc.nn.fit(model(x), opt, {x: xv}, progress=False)
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    g, x, loss = _mean_of_x()
+    gc.nn.fit(loss, gc.optim.SGD(0.1), {x: np.arange(10.0)}, epochs=2, batch_size=4,
+              desc="probe run")
+    err = capsys.readouterr().err
+    assert "probe run" in err and "6/6" in err and "loss 4.5" in err
+
+
+def test_save_and_load_params_round_trip(tmp_path):
+    g, x, y, model, loss, xv, yv = _regression()
+    opt = gc.optim.Adam(0.01)
+    gc.nn.fit(loss, opt, {x: xv, y: yv}, epochs=2, batch_size=8, progress=False)
+    path = tmp_path / "ckpt.npz"
+    names = gc.nn.save_params(g, path)
+    assert "mlp/0/W" in names and "adam/m/mlp/0/W" in names and "adam/t" in names
+    saved = {k: v.copy() for k, v in g.params.items()}
+    predict = gc.compile(model(x))
+    before = predict(xv)
+    for v in g.params.values():
+        v[...] = 0
+    assert gc.nn.load_params(g, path) == names
+    assert all(np.array_equal(g.params[k], saved[k]) for k in saved)
+    np.testing.assert_array_equal(predict(xv), before)  # loaded in place: compiled code sees it
+
+    # a module's own params only; shape and name checks
+    mpath = tmp_path / "model.npz"
+    assert gc.nn.save_params(model, mpath) == list(model.named_parameters())
+    with pytest.raises(ValueError, match="params missing from the file"):
+        gc.nn.load_params(g, mpath)
+    assert gc.nn.load_params(g, mpath, strict=False) == list(model.named_parameters())
+    g2, x2, y2, model2, *_ = _regression()
+    gc.nn.MLP([2, 3, 1], name="mlp_small")(x2)
+    with pytest.raises(ValueError, match="in the file but not in the target"):
+        gc.nn.load_params(model2, path)
+    np.savez(tmp_path / "bad.npz", **{"mlp/0/W": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match=r"'mlp/0/W' has shape \(3, 3\) in the file"):
+        gc.nn.load_params(model2, tmp_path / "bad.npz", strict=False)
+
+
+def test_resume_from_a_checkpoint_equals_training_straight_through(tmp_path):
+    def setup():
+        g, x, y, model, loss, xv, yv = _regression()
+        return g, {x: xv, y: yv}, loss, gc.optim.Adam(0.02)
+
+    g, data, loss, opt = setup()
+    straight = gc.nn.fit(loss, opt, data, epochs=2, batch_size=10, shuffle=False,
+                         progress=False)
+    g1, data1, loss1, opt1 = setup()
+    gc.nn.fit(loss1, opt1, data1, epochs=1, batch_size=10, shuffle=False, progress=False)
+    gc.nn.save_params(g1, tmp_path / "c.npz")
+    g2, data2, loss2, opt2 = setup()
+    opt2.updates(loss2)                       # creates the optimiser state to load into
+    gc.nn.load_params(g2, tmp_path / "c.npz")
+    resumed = gc.nn.fit(loss2, opt2, data2, epochs=1, batch_size=10, shuffle=False,
+                        progress=False)
+    assert resumed.step_loss == pytest.approx(straight.step_loss[4:], rel=1e-12)
+    assert all(np.allclose(g.params[k], g2.params[k], rtol=1e-12) for k in g.params)

@@ -1,0 +1,80 @@
+"""mse_loss, cross_entropy (integer and one-hot labels), accuracy: values, gradients, errors."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+pytestmark = pytest.mark.filterwarnings("error::graphc.errors.ShapeWarning")
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def test_mse_loss_and_its_shape_check():
+    g = gc.Graph("mse")
+    p, y = g.input("p", ("B", 1)), g.input("y", ("B", 1))
+    pv, yv = np.arange(4.0).reshape(4, 1), np.ones((4, 1))
+    assert gc.compile(gc.nn.mse_loss(p, y))(pv, yv) == pytest.approx(np.mean((pv - yv) ** 2))
+    with pytest.raises(gc.ShapeError, match=r"\(B, 1\) and target \(B,\) differ"):
+        gc.nn.mse_loss(p, g.input("flat", ("B",)))
+    # a numpy target becomes a constant (of fixed shape: so is the prediction here)
+    p4 = g.input("p4", (4, 1))
+    assert gc.evaluate(gc.nn.mse_loss(p4, yv), {p4: pv}) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])  # 1000: exp would overflow without log-softmax
+def test_cross_entropy_integer_and_one_hot_labels(scale):
+    g = gc.Graph("ce")
+    z = g.input("z", ("B", 4))
+    lab = g.input("label", ("B",), np.int64)
+    onehot = g.input("onehot", ("B", 4))
+    zv = np.random.default_rng(0).normal(size=(6, 4)) * scale
+    lv = np.array([0, 3, 1, 2, 2, 0])
+    ohv = np.eye(4)[lv]
+    ce_int, ce_hot = gc.nn.cross_entropy(z, lab), gc.nn.cross_entropy(z, onehot)
+    (g_int,), (g_hot,) = gc.grad(ce_int, [z]), gc.grad(ce_hot, [z])
+    a, b, ga, gb = gc.compile([ce_int, ce_hot, g_int, g_hot])(zv, lv, ohv)
+    ref = -np.mean(_log_softmax(zv)[np.arange(6), lv])
+    assert np.isfinite(a) and a == pytest.approx(ref, rel=1e-12)
+    assert b == pytest.approx(ref, rel=1e-12)
+    # d/dz mean(-log softmax(z)[label]) = (softmax(z) - onehot) / B
+    want = (np.exp(_log_softmax(zv)) - ohv) / 6
+    np.testing.assert_allclose(ga, want, atol=1e-15)
+    np.testing.assert_allclose(gb, want, atol=1e-15)
+
+
+def test_cross_entropy_on_another_axis():
+    g = gc.Graph("ce")
+    z = g.input("z", (3, "B"))
+    lab = g.input("label", ("B",), np.int64)
+    zv = np.random.default_rng(1).normal(size=(3, 5))
+    lv = np.array([0, 1, 2, 1, 0])
+    got = gc.compile(gc.nn.cross_entropy(z, lab, axis=0))(zv, lv)
+    assert got == pytest.approx(-np.mean(_log_softmax(zv.T)[np.arange(5), lv]))
+
+
+def test_cross_entropy_label_errors():
+    g = gc.Graph("ce")
+    z = g.input("z", ("B", 4))
+    with pytest.raises(gc.ShapeError, match=r"integer labels must have shape \(B,\)"):
+        gc.nn.cross_entropy(z, g.input("l2", ("B", 1), np.int64))
+    with pytest.raises(gc.ShapeError, match="one-hot"):
+        gc.nn.cross_entropy(z, g.input("oh", ("B", 3)))
+    with pytest.raises(TypeError, match="integers or floats"):
+        gc.nn.cross_entropy(z, g.input("b", ("B",), np.bool_))
+    with pytest.raises(gc.ShapeError, match="class axis"):
+        gc.nn.cross_entropy(g.input("s", ()), np.int64(0))
+
+
+def test_accuracy():
+    g = gc.Graph("acc")
+    z = g.input("z", ("B", 3))
+    lab = g.input("label", ("B",), np.int64)
+    zv = np.array([[3.0, 1, 0], [0, 2, 1], [0, 0, 5], [1, 2, 0]])
+    lv = np.array([0, 2, 2, 1])
+    assert gc.compile(gc.nn.accuracy(z, lab))(zv, lv) == pytest.approx(0.75)
+    z4 = g.input("z4", (4, 3))
+    assert gc.evaluate(gc.nn.accuracy(z4, np.eye(3)[lv]), {z4: zv}) == pytest.approx(0.75)
