@@ -213,8 +213,10 @@ def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], l
                         folded.add((bw, s))
                         for i in members[(bw, s)]:
                             in_box[i] = key
+                    # named in reading order (the backward half meets the blocks reversed)
+                    run = sorted(kids[k:e], key=lambda s: (len(s[-1]), s[-1]))
                     boxes[key] = _Box(key, "", bw, parent,
-                                      f"{'/'.join(kids[k])} … {kids[e - 1][-1]}", count=e - k)
+                                      f"{'/'.join(run[0])} … {run[-1][-1]}", count=e - k)
                 k = e
     for i, key in in_box.items():
         if key not in boxes:

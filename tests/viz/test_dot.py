@@ -169,3 +169,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="depth"):
         gc.to_dot(curve_fit(), depth=-1)
     assert NASTY  # the nasty names are exercised above
+
+
+def test_fold_mirrors_into_the_backward_half():
+    g = deep(3)
+    params = g.trainable
+    for p, gp in zip(params, gc.grad(g.outputs["out"].sum(), params), strict=True):
+        g.output("d" + p.name, gp)
+    text = gc.to_dot(g, fold=True)
+    assert "<b>blocks/0 … 2  ×3</b>" in text and "<b>∂ blocks/0 … 2  ×3</b>" in text
+    if HAS_DOT:
+        dot_json(text)
