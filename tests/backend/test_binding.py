@@ -24,7 +24,7 @@ def _both(out, xs, arrays):
     """Run the compiled function and the reference interpreter; both must raise the same."""
     f = gc.compile(out, inputs=xs)
     errs = []
-    for run in (lambda: f(*arrays), lambda: gc.evaluate(out, dict(zip(xs, arrays)))):
+    for run in (lambda: f(*arrays), lambda: gc.evaluate(out, dict(zip(xs, arrays, strict=True)))):
         with pytest.raises((gc.ShapeError, TypeError)) as ei:
             run()
         errs.append(ei)
@@ -35,7 +35,7 @@ def _both(out, xs, arrays):
 def test_good_call():
     g, xs, out = _graph()
     f = gc.compile(out, inputs=xs)
-    np.testing.assert_allclose(f(*GOOD), gc.evaluate(out, dict(zip(xs, GOOD))))
+    np.testing.assert_allclose(f(*GOOD), gc.evaluate(out, dict(zip(xs, GOOD, strict=True))))
     assert f(*GOOD).shape == (2, 4)
 
 

@@ -37,7 +37,7 @@ def test_positional_and_keyword_calls_agree_with_evaluate():
     want = gc.evaluate([loss, h], {x: xv, y: yv})
     for got in (f(xv, yv), f(x=xv, y=yv), f(y=yv, x=xv), f(xv, y=yv)):
         assert isinstance(got, list) and len(got) == 2
-        for a, w in zip(got, want):
+        for a, w in zip(got, want, strict=True):
             np.testing.assert_allclose(a, w, rtol=1e-12)
 
 
@@ -210,12 +210,12 @@ def test_returned_arrays_are_never_overwritten_by_later_calls():
     kept = [a.copy() for a in first]
     for _ in range(3):
         f(xb, yb)
-    for a, k in zip(first, kept):
+    for a, k in zip(first, kept, strict=True):
         np.testing.assert_array_equal(a, k)
     # and writing into them does not disturb the next call
     first[0][...] = 123.0
     again = f(xa, ya)
-    for a, k in zip(again, kept):
+    for a, k in zip(again, kept, strict=True):
         np.testing.assert_allclose(a, k, rtol=1e-12)
 
 
@@ -227,7 +227,7 @@ def test_returned_arrays_are_never_overwritten_during_training():
     out1 = step(xv, yv)
     kept = [np.array(a, copy=True) for a in out1]
     step(xv, yv)
-    for a, k in zip(out1, kept):
+    for a, k in zip(out1, kept, strict=True):
         np.testing.assert_array_equal(a, k)
 
 
@@ -289,10 +289,10 @@ def test_function_pickles_and_works_after_unpickling():
     f2 = pickle.loads(pickle.dumps(f))
     want = [a.copy() for a in gc.evaluate([loss, gW], {x: xv, y: yv})]
     got = f2(xv, yv)
-    for a, w in zip(got, want):
+    for a, w in zip(got, want, strict=True):
         np.testing.assert_allclose(a, w, rtol=1e-12)
     got1 = f(xv, yv)  # the original still works, with its own params
-    for a, w in zip(got1, want):
+    for a, w in zip(got1, want, strict=True):
         np.testing.assert_allclose(a, w, rtol=1e-12)
     np.testing.assert_allclose(f2(x=xv, y=yv)[0], f(xv, yv)[0], rtol=1e-12)
     assert f2.source == f.source
@@ -351,3 +351,14 @@ def test_integer_label_inputs():
     assert float(f(lv, yv.tolist())) == pytest.approx(want, rel=1e-12)
     with pytest.raises(TypeError, match="'labels'"):
         f(lv, yv.astype(np.float64))
+
+
+@pytest.mark.xfail(strict=True, reason="compiled 0-d results of numpy reductions come back as "
+                   "numpy scalars (np.float64), evaluate gives 0-d ndarrays; left to the "
+                   "codegen owner (graphc/backend/codegen.py is being restructured)")
+def test_zero_d_outputs_are_arrays_like_evaluate():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    outs = [x.sum(), x.mean(), x.max(), (x * 2)[0, 1]]
+    got = gc.compile(outs)(np.ones((2, 3)))
+    assert all(isinstance(a, np.ndarray) and a.shape == () for a in got), [type(a) for a in got]

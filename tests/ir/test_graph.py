@@ -232,7 +232,7 @@ def test_T_on_other_ranks_points_to_mT_and_swapaxes(shape):
     n = len(g)
     with pytest.raises(gc.ShapeError) as ei:
         where = _here()
-        x.T
+        _ = x.T
     msg = str(ei.value)
     assert ".mT" in msg and "swapaxes" in msg
     assert str(gc.Shape(shape)) in msg

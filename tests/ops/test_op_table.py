@@ -401,20 +401,20 @@ def _check(r: Row, dtype) -> None:
     tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == np.float64 else {"rtol": 2e-5, "atol": 2e-6}
     g = gc.Graph(r.op)
     xs = [g.input(f"x{k}", s, dtype=_input_dtype(kind, dtype))
-          for k, (s, kind) in enumerate(zip(r.shapes, r.data))]
+          for k, (s, kind) in enumerate(zip(r.shapes, r.data, strict=True))]
     out = r.build(*xs)
     assert isinstance(out, gc.Tensor) and out.op == r.op, f"the row built {out!r}"
     # a B that only the op introduces (broadcast_to a target with B) is bound by an extra input
     binder = [] if any("B" in s for s in r.shapes) else [g.input("bind_B", ("B",))]
     f = gc.compile(out, inputs=xs + binder)
     for B in (1, 3):
-        arrays = [_make(s, kind, rng, dtype, B) for s, kind in zip(r.shapes, r.data)]
+        arrays = [_make(s, kind, rng, dtype, B) for s, kind in zip(r.shapes, r.data, strict=True)]
         arrays += [np.zeros(B, dtype)] * len(binder)
         with np.errstate(all="ignore"):
             want = np.asarray(r.ref(B, *arrays[:len(xs)]))
         assert out.shape.bind({"B": B}) == want.shape, f"B={B}: inferred {out.shape}"
         assert out.dtype == want.dtype, f"inferred {out.dtype}, numpy gives {want.dtype}"
-        ref = gc.evaluate(out, dict(zip(xs + binder, arrays)))
+        ref = gc.evaluate(out, dict(zip(xs + binder, arrays, strict=True)))
         assert isinstance(ref, np.ndarray) and ref.shape == want.shape
         assert ref.dtype == want.dtype
         np.testing.assert_allclose(ref, want, **tol, err_msg=f"evaluate, B={B}")

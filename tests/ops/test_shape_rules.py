@@ -20,7 +20,8 @@ def _inputs(*shapes, dtype=np.float64):
 def _shape_of(build, *shapes, dtypes=None):
     g = gc.Graph()
     dtypes = dtypes or [np.float64] * len(shapes)
-    xs = [g.input(f"x{k}", s, dtype=d) for k, (s, d) in enumerate(zip(shapes, dtypes))]
+    xs = [g.input(f"x{k}", s, dtype=d)
+          for k, (s, d) in enumerate(zip(shapes, dtypes, strict=True))]
     return build(*xs).shape
 
 
