@@ -8,6 +8,7 @@ from typing import Any
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
+from graphc.ir.node import user_location
 from graphc.ir.tensor import Tensor
 from graphc.nn import init as initializers
 from graphc.nn.init import Initializer
@@ -47,7 +48,7 @@ class Linear(Module):
         if x.ndim == 0 or not definitely_equal(x.shape[-1], self.n_in):
             raise ShapeError(
                 f"Linear({self.n_in}, {self.n_out}) expects inputs (..., {self.n_in}), got "
-                f"{x.shape}"
+                f"{x.shape}\n  at {user_location()}"
             )
         self.W = self.param("W", self.init, (self.n_in, self.n_out), self.dtype)
         if self.bias:

@@ -76,20 +76,31 @@ class Module:
             raise TypeError(f"{type(self).__name__} takes a graphc Tensor, got "
                             f"{type(x).__name__} (declare it with g.input(...))")
         g = x.graph
-        if self._graph is None:
-            self._local = self._free_name(g)
-            self._graph = g
-            self.scope = g.scoped(self._local)
-            with g.name_scope(self._local), g.annotate(scope=self.scope):
-                self.build(x)
-        elif self._graph is not g:
+        if self._graph is not None and self._graph is not g:
             raise ValueError(
                 f"{type(self).__name__} {self.scope!r} was built in graph {self._graph.name!r}; "
                 f"it cannot be called on a tensor of graph {g.name!r} (make a new module)"
             )
-        # the scope is entered again so that children built on this first call nest under it
-        with g.name_scope(self._local), g.annotate(scope=self.scope):
-            return self.forward(x)
+        first = self._graph is None
+        if first:
+            self._local = self._free_name(g)
+            self._graph = g
+            self.scope = g.scoped(self._local)
+        try:
+            # children built on the first call nest under this scope
+            with g.name_scope(self._local), g.annotate(scope=self.scope):
+                if first:
+                    self.build(x)
+                return self.forward(x)
+        except BaseException:
+            if first and not self._owns_params():
+                # nothing was created: a failed first call leaves the module unbound
+                self._graph = self._local = self.scope = None
+            raise
+
+    def _owns_params(self) -> bool:
+        return bool(self._params) or any(c._graph is not None and c._owns_params()
+                                         for c in self.children())
 
     def _free_name(self, g: Graph) -> str:
         if self.name is not None:

@@ -58,10 +58,15 @@ def test_a_module_is_bound_to_one_graph():
         lin(np.zeros((4, 2)))
 
 
-def test_linear_checks_its_input_width():
-    _, x = _graph(3)
-    with pytest.raises(gc.ShapeError, match=r"Linear\(2, 4\) expects inputs \(\.\.\., 2\)"):
-        gc.nn.Linear(2, 4)(x)
+def test_linear_checks_its_input_width_and_a_failed_first_call_binds_nothing():
+    g, x = _graph(3)
+    mlp = gc.nn.MLP([2, 4, 1])
+    with pytest.raises(gc.ShapeError, match=r"Linear\(2, 4\) expects inputs \(\.\.\., 2\)") as e:
+        mlp(x)
+    assert "test_modules.py" in str(e.value)           # points at the user's line
+    assert mlp.graph is None and not g.params
+    g2, x2 = _graph(2)
+    assert mlp(x2).shape == ("B", 1) and mlp.graph is g2
 
 
 def test_mlp_forward_equals_numpy():
