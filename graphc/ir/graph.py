@@ -239,6 +239,8 @@ class Graph:
         from graphc.ops.registry import get_op
 
         opdef = get_op(op)
+        if opdef.arity is not None and len(inputs) != opdef.arity:
+            raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(inputs)}")
         attrs = dict(attrs or {})
         ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
         nodes = [self._nodes[i] for i in ids]

@@ -50,12 +50,12 @@ def _numpy(np_name: str):
 
 
 def _def(name: str, vjp, doc: str, np_name: str | None = None, kind: str = "elementwise",
-         out_dtype: Any = None, emit=None, compute=None) -> OpDef:
+         out_dtype: Any = None, emit=None, compute=None, arity: int = 1) -> OpDef:
     np_name = np_name or name
     return register(OpDef(
         name=name, kind=kind, infer=_elementwise_infer(np_name, out_dtype),
         compute=compute or _numpy(np_name), emit=emit or call(f"xp.{np_name}", out=True),
-        vjp=vjp, out=True, doc=doc,
+        vjp=vjp, out=True, doc=doc, arity=arity,
     ))
 
 
@@ -67,7 +67,7 @@ def add(a: Any, b: Any) -> Tensor:
     return apply("add", [a, b])
 
 
-_def("add", lambda g, out, x, at, need: [g, g], add.__doc__)
+_def("add", lambda g, out, x, at, need: [g, g], add.__doc__, arity=2)
 
 
 def subtract(a: Any, b: Any) -> Tensor:
@@ -76,7 +76,7 @@ def subtract(a: Any, b: Any) -> Tensor:
 
 
 _def("subtract", lambda g, out, x, at, need: [g, negative(g) if need[1] else None],
-     subtract.__doc__)
+     subtract.__doc__, arity=2)
 
 
 def multiply(a: Any, b: Any) -> Tensor:
@@ -86,7 +86,7 @@ def multiply(a: Any, b: Any) -> Tensor:
 
 _def("multiply",
      lambda g, out, x, at, need: [g * x[1] if need[0] else None, g * x[0] if need[1] else None],
-     multiply.__doc__)
+     multiply.__doc__, arity=2)
 
 
 def divide(a: Any, b: Any) -> Tensor:
@@ -100,7 +100,7 @@ def _divide_vjp(g, out, x, at, need):
     return [g / b if need[0] else None, negative(g * out / b) if need[1] else None]
 
 
-_def("divide", _divide_vjp, divide.__doc__)
+_def("divide", _divide_vjp, divide.__doc__, arity=2)
 
 
 def power(a: Any, b: Any) -> Tensor:
@@ -123,7 +123,7 @@ def _power_vjp(g, out, x, at, need):
     return [ga, gb]
 
 
-_def("power", _power_vjp, power.__doc__)
+_def("power", _power_vjp, power.__doc__, arity=2)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -146,8 +146,8 @@ def _select_vjp(first_wins):
     return vjp
 
 
-_def("maximum", _select_vjp(lambda a, b: greater(a, b)), maximum.__doc__)
-_def("minimum", _select_vjp(lambda a, b: less(a, b)), minimum.__doc__)
+_def("maximum", _select_vjp(lambda a, b: greater(a, b)), maximum.__doc__, arity=2)
+_def("minimum", _select_vjp(lambda a, b: less(a, b)), minimum.__doc__, arity=2)
 
 
 # ---------------------------------------------------------------------------- unary math
@@ -245,7 +245,7 @@ def _comparison(name: str, doc: str):
 
     builder.__name__ = name
     builder.__doc__ = doc
-    _def(name, None, doc, kind="comparison", out_dtype=bool)
+    _def(name, None, doc, kind="comparison", out_dtype=bool, arity=2)
     return builder
 
 
@@ -280,7 +280,7 @@ def _where_vjp(g, out, x, at, need):
 register(OpDef(
     name="where", kind="elementwise", infer=_where_infer,
     compute=lambda args, attrs, shape: np.where(*args),
-    emit=call("xp.where"), vjp=_where_vjp, doc=where.__doc__,
+    emit=call("xp.where"), vjp=_where_vjp, doc=where.__doc__, arity=3,
 ))
 
 

@@ -196,7 +196,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.take_along_axis(args[0], args[1], attrs["axis"]),
     emit=lambda args, attrs, ctx: (
         f"xp.take_along_axis({args[0]}, {args[1]}, {attrs['axis']})"),
-    vjp=_take_vjp, doc=take_along_axis.__doc__, attrs=("axis",),
+    vjp=_take_vjp, doc=take_along_axis.__doc__, attrs=("axis",), arity=2,
     normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], nodes[0].ndim)},
 ))
 
@@ -222,6 +222,6 @@ register(OpDef(
         args[0], args[1], shape, attrs["axis"], args[0].dtype),
     emit=_take_grad_emit,
     vjp=lambda g, out, x, at, need: [take_along_axis(g, x[1], at["axis"]), None],
-    doc="Zeros of the source's shape with the gradient added at the picked entries.",
+    doc="Zeros of the source's shape with the gradient added at the picked entries.", arity=2,
     attrs=("axis", "shape"),
 ))

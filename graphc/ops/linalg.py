@@ -75,5 +75,5 @@ def _matmul_vjp(g, out, x, at, need):
 register(OpDef(
     name="matmul", kind="matmul", infer=_matmul_infer,
     compute=lambda args, attrs, shape: np.matmul(*args),
-    emit=call("xp.matmul", out=True), vjp=_matmul_vjp, out=True, doc=matmul.__doc__,
+    emit=call("xp.matmul", out=True), vjp=_matmul_vjp, out=True, doc=matmul.__doc__, arity=2,
 ))

@@ -140,12 +140,13 @@ def _lse_vjp(g, out, x, at, need):
                                                                             keepdims))]
 
 
-def _float_probe(x, axis=None, keepdims=False):
-    return np.exp(x)
+def _lse_infer(nodes, attrs):
+    _need_float(nodes[0], "logsumexp")
+    return _reduce_infer(np.exp)(nodes, attrs)
 
 
 register(OpDef(
-    name="logsumexp", kind="reduction", infer=_reduce_infer(_float_probe),
+    name="logsumexp", kind="reduction", infer=_lse_infer,
     compute=lambda args, attrs, shape: runtime.logsumexp(args[0], attrs["axis"],
                                                          attrs["keepdims"]),
     emit=lambda args, attrs, ctx: (f"rt.logsumexp({args[0]}, {attrs['axis']!r}, "
@@ -166,8 +167,14 @@ def _normalize_axiswise(nodes, attrs):
     return {"axis": normalize_axis(attrs.get("axis", -1), nodes[0].ndim)}
 
 
+def _need_float(x, op: str) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} needs a float tensor, got {x.dtype} (cast it with astype)")
+
+
 def _axiswise_infer(nodes, attrs):
     x = nodes[0]
+    _need_float(x, "softmax")
     normalize_axis(attrs["axis"], x.ndim)
     return x.shape, probe_dtype(np.exp, x.dtype)
 

@@ -39,6 +39,8 @@ class OpDef:
     compute: ComputeFn
     emit: EmitFn
     vjp: Optional[VjpFn] = None
+    #: number of operands (None: any number, as for concatenate); checked by Graph.apply
+    arity: Optional[int] = 1
     #: ``normalize(inputs, attrs) -> attrs``: validate attributes and put them in canonical
     #: form (sorted non-negative axes, ...) before ``infer``; must be idempotent
     normalize: Optional[Callable[[Sequence["Node"], dict], dict]] = None

@@ -303,6 +303,6 @@ register(OpDef(
     name="concatenate", kind="shape", infer=_concatenate_infer,
     compute=lambda args, attrs, shape: np.concatenate(args, axis=attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.concatenate(({', '.join(args)},), axis={attrs['axis']})",
-    vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",),
+    vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",), arity=None,
     normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], max(nodes[0].ndim, 1))},
 ))

@@ -21,4 +21,5 @@ for _kind, _doc in (("input", "A named value fed at call time."),
                     ("param", "A named parameter; its value lives in graph.params."),
                     ("constant", "A constant array baked into the graph.")):
     register(OpDef(name=_kind, kind="source", infer=_made_by_graph(_kind),
-                   compute=_no_compute, emit=lambda args, attrs, ctx: "", doc=_doc))
+                   compute=_no_compute, emit=lambda args, attrs, ctx: "", doc=_doc,
+                   arity=0))

@@ -89,6 +89,10 @@ CASES = [
     ("getitem-tensor", lambda t: t.x[t.x], TypeError, "take_along_axis"),
     ("getitem-float", lambda t: t.x[0.5], TypeError, "0.5"),
     ("getitem-zero-step", lambda t: t.W[::0], gc.ShapeError, "zero"),
+    ("softmax-int", lambda t: gc.softmax(t.g.param("k", [1, 2], np.int64, trainable=False)),
+     TypeError, "float"),
+    ("apply-arity", lambda t: t.g.apply("tanh", [t.x, t.x]), TypeError, "1 operand"),
+    ("apply-unknown-op", lambda t: t.g.apply("nope", [t.x]), ValueError, "unknown op"),
     ("take-float-indices", lambda t: gc.take_along_axis(t.x, t.x, 1), TypeError, "integers"),
     ("astype-string", lambda t: t.x.astype(str), TypeError, "dtype"),
     ("subtract-bools", lambda t: t.c0 - t.c1, TypeError, "subtract"),
@@ -154,7 +158,7 @@ def test_bad_input_raises_a_clear_error_and_changes_nothing(case):
     assert all(np.array_equal(g.params[k], v) for k, v in before[3].items())
 
 
-DECLARES = {"grad-int-x"}
+DECLARES = {"grad-int-x", "softmax-int"}
 
 
 def _call_cases():
