@@ -3,7 +3,8 @@ with a debug mode that verifies the graph after every pass."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping as AbcMapping
+from collections.abc import Callable, Iterable
+from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 

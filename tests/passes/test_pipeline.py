@@ -37,7 +37,8 @@ def scalar_model():
     s = g.param("s", np.array(0.7))
     t = gc.swapaxes(gc.swapaxes(x * w, 0, 1), 1, 0) * s + 0.0
     u = gc.reshape(gc.reshape(t, (4, "B")), ("B", 4))
-    L = gc.sum(gc.sigmoid(u) * 1.0) + gc.mean(gc.maximum(u, 0.1) ** 2) - gc.sum(-(-s))
+    L = gc.sum(gc.sigmoid(u) * 1.0) + gc.mean(gc.maximum(u, 0.1) ** 2)
+    L = L - gc.sum(gc.negative(gc.negative(s)))
     return g, [x], L, [w, s]
 
 
