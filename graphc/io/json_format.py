@@ -369,6 +369,13 @@ def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
             raise _fail(f"{where}: attrs", f"{op} has no attribute(s) {unknown} "
                                            f"(it takes {list(opdef.attrs)})")
         try:
+            if opdef.arity is not None and len(operands) != opdef.arity:
+                raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(operands)}")
+            if opdef.normalize is not None:
+                canonical = opdef.normalize(operands, dict(attrs))
+                if canonical != dict(attrs):
+                    raise ValueError(f"attributes {dict(attrs)} are not in canonical form "
+                                     f"{canonical}")
             want_shape, want_dtype = opdef.infer(operands, dict(attrs))
         except Exception as e:  # noqa: BLE001 - any failure of the rule means a bad file
             why = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -26,15 +26,33 @@ def _int(v: Any, what: str) -> int | None:
     return int(v.__index__())
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _is_normalized(index: Any) -> bool:
+    """True for an index already in attribute form; its entries must then be well typed."""
     kinds = {"int": 2, "slice": 4, "new": 1}
-    return isinstance(index, tuple) and all(
-        isinstance(i, tuple) and i and i[0] in kinds and len(i) == kinds[i[0]] for i in index)
+    if not (isinstance(index, tuple) and index and all(
+            isinstance(i, tuple) and i and i[0] in kinds for i in index)):
+        return False
+    for item in index:
+        ok = len(item) == kinds[item[0]] and (
+            item[0] == "new"
+            or (item[0] == "int" and _is_int(item[1]))
+            or (item[0] == "slice" and all(v is None or _is_int(v) for v in item[1:])
+                and item[3] != 0))
+        if not ok:
+            raise TypeError(f"malformed index entry {item!r}")
+    return True
 
 
 def normalize_index(index: Any, ndim: int) -> tuple[tuple, ...]:
     """A basic numpy index as a hashable tuple of ("int", i) / ("slice", a, b, c) / ("new",)."""
     if _is_normalized(index):
+        n_real = sum(1 for i in index if i[0] != "new")
+        if n_real > ndim:
+            raise ShapeError(f"too many indices ({n_real}) for a tensor of rank {ndim}")
         return index
     if not isinstance(index, tuple):
         index = (index,)
@@ -95,10 +113,10 @@ def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> Shape:
 
 def _fmt_item(item: tuple) -> str:
     if item[0] == "int":
-        return str(item[1])
+        return str(int(item[1]))  # ints only: nothing else can reach generated code
     if item[0] == "new":
         return "None"
-    start, stop, step = ("" if v is None else str(v) for v in item[1:])
+    start, stop, step = ("" if v is None else str(int(v)) for v in item[1:])
     return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
@@ -155,6 +173,9 @@ register(OpDef(
     compute=lambda args, attrs, shape: runtime.getitem_grad(
         args[0], shape, runtime.index_from_attr(attrs["index"]), args[0].dtype),
     emit=_getitem_grad_emit,
+    normalize=lambda nodes, attrs: {
+        "index": normalize_index(attrs["index"], len(Shape(attrs["shape"]))),
+        "shape": tuple(Shape(attrs["shape"]))},
     vjp=lambda g, out, x, at, need: [g.graph.apply("getitem", [g], {"index": at["index"]})],
     doc="Zeros of the indexed tensor's shape with the gradient written at the index.",
     attrs=("index", "shape"),
