@@ -242,6 +242,9 @@ class Graph:
         if opdef.arity is not None and len(inputs) != opdef.arity:
             raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(inputs)}")
         attrs = dict(attrs or {})
+        unknown = sorted(set(attrs) - set(opdef.attrs))
+        if unknown:
+            raise TypeError(f"{op} has no attribute(s) {unknown} (it takes {list(opdef.attrs)})")
         ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
         nodes = [self._nodes[i] for i in ids]
         loc = loc or user_location()

@@ -244,5 +244,8 @@ register(OpDef(
     emit=_take_grad_emit,
     vjp=lambda g, out, x, at, need: [take_along_axis(g, x[1], at["axis"]), None],
     doc="Zeros of the source's shape with the gradient added at the picked entries.", arity=2,
+    normalize=lambda nodes, attrs: {
+        "axis": normalize_axis(attrs["axis"], len(Shape(attrs["shape"]))),
+        "shape": tuple(Shape(attrs["shape"]))},
     attrs=("axis", "shape"),
 ))

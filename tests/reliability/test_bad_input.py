@@ -93,6 +93,8 @@ CASES = [
     ("softmax-int", lambda t: gc.softmax(t.k),
      TypeError, "float"),
     ("apply-arity", lambda t: t.g.apply("tanh", [t.x, t.x]), TypeError, "1 operand"),
+    ("apply-unknown-attr", lambda t: t.g.apply("add", [t.x, t.x], {"evil": "x"}), TypeError,
+     "evil"),
     ("apply-unknown-op", lambda t: t.g.apply("nope", [t.x]), ValueError, "unknown op"),
     ("take-float-indices", lambda t: gc.take_along_axis(t.x, t.x, 1), TypeError, "integers"),
     ("astype-string", lambda t: t.x.astype(str), TypeError, "dtype"),
