@@ -206,7 +206,12 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
         if i in owned or i in plan.tail:
             continue
         kind = root_kind(prog, plan, i)
-        if kind == "fresh" or (kind == "slot" and i not in prog.outputs):
+        if kind == "fresh" and i in prog.outputs and g.node(i).ndim == 0:
+            # numpy gives scalars (np.float64) for 0-d results; the caller gets 0-d arrays,
+            # as from gc.evaluate
+            owned[i] = f"r_{len(owned)}"
+            emit(f"    {owned[i]} = xp.asarray({names[i]})  # 0-d: an array, as evaluate gives")
+        elif kind == "fresh" or (kind == "slot" and i not in prog.outputs):
             # fresh: allocated by this call; an update value in this call's buffers is only
             # read by the commit below
             owned[i] = names[i]

@@ -353,9 +353,6 @@ def test_integer_label_inputs():
         f(lv, yv.astype(np.float64))
 
 
-@pytest.mark.xfail(strict=True, reason="compiled 0-d results of numpy reductions come back as "
-                   "numpy scalars (np.float64), evaluate gives 0-d ndarrays; left to the "
-                   "codegen owner (graphc/backend/codegen.py is being restructured)")
 def test_zero_d_outputs_are_arrays_like_evaluate():
     g = gc.Graph()
     x = g.input("x", ("B", 3))
