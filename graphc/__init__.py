@@ -5,7 +5,7 @@ from graphc import passes as _passes  # noqa: F401  (registers the broadcast dia
 from graphc.autodiff import GradCheckError, check_grad, grad
 from graphc.backend.evaluate import evaluate
 from graphc.backend.function import Function, compile
-from graphc.errors import ShapeError, ShapeWarning
+from graphc.errors import NonFiniteError, ShapeError, ShapeWarning
 from graphc.io import load, save
 from graphc.ir.dims import Shape
 from graphc.ir.graph import Graph
@@ -61,7 +61,7 @@ __version__ = "0.1.0"
 __all__ = [
     "nn", "optim",
     "load", "render", "save", "to_dot", "to_networkx",
-    "Function", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
+    "Function", "NonFiniteError", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
     "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
     "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
     "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply", "negative",

@@ -7,5 +7,9 @@ class ShapeError(ValueError):
     """A shape that cannot work: raised when a node is built, or when an array is fed in."""
 
 
+class NonFiniteError(FloatingPointError):
+    """A value became NaN or inf in a function compiled with ``check_finite=True``."""
+
+
 class ShapeWarning(UserWarning):
     """A broadcast that is legal but almost surely a bug (see ``graphc.passes.lint``)."""

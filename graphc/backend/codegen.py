@@ -91,8 +91,8 @@ def var_name(n: Node, input_pos: dict[int, int]) -> str:
     return f"{n.op}_{n.id}"
 
 
-def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
-             ) -> tuple[str, dict[str, Any]]:
+def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
+             check_finite: bool = False) -> tuple[str, dict[str, Any]]:
     """Python source of the compiled function, and the namespace it runs in.
 
     The function is ``fn(P, *inputs) -> outputs`` where ``P`` is the graph's params dict:
@@ -185,6 +185,19 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
         elif n.role == "constant":
             ns[names[i]] = n.value
 
+    def check(i: int) -> None:
+        """check_finite mode: stop at the first value that is NaN or inf."""
+        n = g.node(i)
+        if check_finite and n.dtype.kind == "f":
+            emit(f"    if not xp.isfinite({names[i]}).all(): "
+                 f"rt_nonfinite({ctx.ref(n, 'node')}, {names[i]})")
+
+    if check_finite:
+        ns["rt_nonfinite"] = _nonfinite
+        for i in prog.schedule:
+            if g.node(i).role in ("input", "param"):
+                check(i)
+
     def line(i: int, out: str | None) -> None:
         n = g.node(i)
         ctx.node, ctx.inputs, ctx.out = n, [g.node(j) for j in n.inputs], out
@@ -192,6 +205,7 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn"
         expr = _kernel(n, operands, ctx) or get_op(n.op).emit(operands, n.attr, ctx)
         note = " in place" if i in plan.inplace else ""
         emit(f"    {names[i]} = {expr}  # {n.op} {n.shape}{note}")
+        check(i)
 
     hoisted = set(plan.views)
     body = [i for i in plan.order if i not in plan.tail and i not in hoisted]
@@ -254,6 +268,26 @@ def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
             n.op == "transpose" and tuple(n.attr["axes"]) == (1, 0)):
         return f"{operands[0]}.T"
     return None
+
+
+def _nonfinite(node: Node, value: Any) -> None:
+    """Raise NonFiniteError naming ``node``: op, shape, user line (and its forward node's)."""
+    from graphc.errors import NonFiniteError
+
+    v = np.asarray(value)
+    n_nan, n_inf = int(np.isnan(v).sum()), int(np.isinf(v).sum())
+    what = ", ".join(p for p in (f"{n_nan} nan" if n_nan else "", f"{n_inf} inf" if n_inf
+                                                                  else "") if p)
+    if node.role in ("input", "param"):
+        head = f"{node.role} {node.name!r} {node.shape} holds {what} (of {v.size} values)"
+    else:
+        head = f"{node.op} node %{node.id} {node.shape} produced {what} (of {v.size} values)"
+    info = node.info
+    lines = [head, f"  at {node.loc}"]
+    if "grad_of" in info:
+        fwd = info.get("forward_op", "the forward node")
+        lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
+    raise NonFiniteError("\n".join(lines))
 
 
 def _convert(node: Node, value: Any) -> np.ndarray:

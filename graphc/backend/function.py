@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from dataclasses import replace
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -69,7 +70,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
 
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
             updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
-            debug: bool = False) -> Function:
+            debug: bool = False, check_finite: bool = False) -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
@@ -78,6 +79,11 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     ``{name: False}`` switches some off (names: fold, simplify, cse, dce, memory).
     ``debug=True`` (or the environment variable GRAPHC_DEBUG=1) verifies the graph after
     every pass: shapes re-inferred, acyclic, results unchanged on random inputs.
+    ``check_finite=True`` is a debugging mode, like torch's anomaly detection but pointing at
+    source: every input, param and float node is checked as it is computed, and the first
+    NaN or inf raises ``gc.NonFiniteError`` naming the node's op, shape and the user's
+    file:line (for a gradient node, also the forward node's). It turns the memory plan off,
+    so the updates are committed only after every value passed the check.
     """
     from graphc.passes.pipeline import Options
 
@@ -86,6 +92,8 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
         single, prog = _program(outputs, inputs, updates)
     options = Options.make(passes, debug or os.environ.get("GRAPHC_DEBUG", "") not in ("", "0"))
+    if check_finite:
+        options = replace(options, check_finite=True, memory=False)
     return Function(prog, single, options)
 
 
@@ -115,7 +123,7 @@ class Function:
         self.input_names = [g.node(i).name for i in program.inputs]
         self._update_names = [g.node(p).name for p, _ in program.updates]
         self.plan = plan_memory(program, enabled=options.memory)
-        self.source, ns = generate(program, self.plan)
+        self.source, ns = generate(program, self.plan, check_finite=options.check_finite)
         code = compile_source(self.source)
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]

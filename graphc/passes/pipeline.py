@@ -42,6 +42,8 @@ class Options:
     dce: bool = True
     memory: bool = True
     debug: bool = False
+    #: stop at the first node whose value is not finite (see gc.compile's check_finite)
+    check_finite: bool = False
 
     @classmethod
     def make(cls, passes: Any = None, debug: bool = False) -> Options:

@@ -1,0 +1,83 @@
+"""gc.compile(..., check_finite=True): stop at the first NaN/inf and name the node's source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def _model():
+    g = gc.Graph("finite")
+    x = g.input("x", ("B", 2))
+    W = g.param("W", np.array([[1.0], [2.0]]))
+    h = gc.log(x @ W)  # line of the log: nan for a negative argument
+    loss = gc.mean(h * h)
+    return g, x, W, h, loss
+
+
+def _line_of(text: str) -> int:
+    import inspect
+
+    src, start = inspect.getsourcelines(_model)
+    return start + next(k for k, s in enumerate(src) if text in s)
+
+
+def test_forward_nan_names_op_shape_and_user_line():
+    g, x, W, h, loss = _model()
+    f = gc.compile(loss, check_finite=True)
+    assert f(np.ones((3, 2))) == pytest.approx(np.log(3.0) ** 2)
+    with pytest.raises(gc.NonFiniteError) as info:
+        f(np.array([[1.0, 1.0], [-5.0, 1.0]]))
+    msg = str(info.value)
+    assert "log node" in msg and "(B, 1)" in msg and "1 nan" in msg
+    assert f"test_check_finite.py:{_line_of('gc.log(x @ W)')}" in msg
+
+
+def test_gradient_node_names_the_forward_line_and_params_are_untouched():
+    g, x, W, h, loss = _model()
+    (gW,) = gc.grad(loss, [W])
+    f = gc.compile(loss, updates={W: W - 0.1 * gW}, check_finite=True)
+    before = g.params["W"].copy()
+    # x @ W == 0 exactly: log gives -inf in the forward pass first
+    with pytest.raises(gc.NonFiniteError, match="log node"):
+        f(np.array([[2.0, -1.0]]))
+    np.testing.assert_array_equal(g.params["W"], before)
+    # a finite forward whose gradient is not: d sqrt(u)/du = 0.5 / sqrt(u) is inf at u = 0
+    g2 = gc.Graph()
+    x2 = g2.input("x", ("B",))
+    V = g2.param("V", np.array([1.0]))
+    y = gc.sum(gc.sqrt(x2 * V))
+    (gV,) = gc.grad(y, [V])
+    f2 = gc.compile([y, gV], check_finite=True)
+    with pytest.raises(gc.NonFiniteError) as info:
+        f2(np.array([0.0, 1.0]))
+    msg = str(info.value)
+    assert "in the gradient of sqrt built at" in msg and "test_check_finite.py" in msg
+
+
+def test_nan_inputs_and_params_are_named():
+    g, x, W, h, loss = _model()
+    f = gc.compile(loss, check_finite=True)
+    with pytest.raises(gc.NonFiniteError, match="input 'x'"):
+        f(np.array([[np.nan, 1.0]]))
+    g.params["W"][0, 0] = np.inf
+    with pytest.raises(gc.NonFiniteError, match="param 'W'"):
+        f(np.ones((1, 2)))
+
+
+def test_check_finite_matches_the_plain_function_and_pickles():
+    import pickle
+
+    g, x, W, h, loss = _model()
+    (gW,) = gc.grad(loss, [W])
+    plain = gc.compile([loss, gW])
+    checked = gc.compile([loss, gW], check_finite=True)
+    xs = np.abs(np.random.default_rng(0).standard_normal((4, 2))) + 0.5
+    for a, b in zip(plain(xs), checked(xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    again = pickle.loads(pickle.dumps(checked))
+    assert "isfinite" in again.source and "isfinite" not in plain.source
+    with pytest.raises(gc.NonFiniteError):
+        again(-xs)
