@@ -1,5 +1,6 @@
 """graphc: a static computation-graph compiler for numpy. This module only re-exports."""
 
+from graphc import nn, optim  # layers, losses, fit; optimisers
 from graphc import ops as _ops  # noqa: F401  (registers every op)
 from graphc import passes as _passes  # noqa: F401  (registers the broadcast diagnostics)
 from graphc.autodiff import GradCheckError, check_grad, grad
@@ -54,17 +55,15 @@ from graphc.ops import (
 )
 from graphc.viz import render, to_dot, to_networkx
 
-from graphc import nn, optim  # noqa: E402  (layers and optimisers build on the above)
-
 __version__ = "0.1.0"
 
 __all__ = [
-    "nn", "optim",
-    "load", "render", "save", "to_dot", "to_networkx",
-    "Function", "NonFiniteError", "GradCheckError", "Graph", "Shape", "ShapeError", "ShapeWarning", "Tensor", "abs", "add",
-    "astype", "broadcast_to", "check_grad", "compile", "concatenate", "divide", "equal", "evaluate", "exp",
-    "expand_dims", "grad", "greater", "greater_equal", "less", "less_equal", "log", "log_softmax",
-    "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply", "negative",
-    "not_equal", "power", "relu", "reshape", "sigmoid", "sign", "softmax", "sqrt", "square",
-    "squeeze", "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "transpose", "where",
+    "Function", "GradCheckError", "Graph", "NonFiniteError", "Shape", "ShapeError", "ShapeWarning",
+    "Tensor", "abs", "add", "astype", "broadcast_to", "check_grad", "compile", "concatenate",
+    "divide", "equal", "evaluate", "exp", "expand_dims", "grad", "greater", "greater_equal",
+    "less", "less_equal", "load", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "mean", "minimum", "multiply", "negative", "nn", "not_equal", "optim", "power", "relu",
+    "render", "reshape", "save", "sigmoid", "sign", "softmax", "sqrt", "square", "squeeze",
+    "subtract", "sum", "swapaxes", "take_along_axis", "tanh", "to_dot", "to_networkx", "transpose",
+    "where",
 ]

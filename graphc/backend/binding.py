@@ -23,7 +23,8 @@ def convert_input(node: Node, value: Any) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception as e:  # noqa: BLE001 - ragged lists and the like
-        raise TypeError(f"{what}: cannot convert {type(value).__name__} to an array ({e})") from None
+        raise TypeError(
+            f"{what}: cannot convert {type(value).__name__} to an array ({e})") from None
     if arr.dtype.kind not in ALLOWED_KINDS:
         raise TypeError(f"{what}: dtype {arr.dtype} cannot be used (expected {node.dtype})")
     if arr.dtype == node.dtype:

@@ -1,4 +1,5 @@
-"""The symbolic graph: an append-only list of immutable nodes, plus named inputs, params, outputs."""
+"""The symbolic graph: an append-only list of immutable nodes, with named inputs, params and
+outputs."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from graphc.ops.elementwise import (
 )
 from graphc.ops.indexing import getitem, take_along_axis
 from graphc.ops.linalg import matmul
-from graphc.ops.reduction import logsumexp, log_softmax, max, mean, numel, softmax, sum
+from graphc.ops.reduction import log_softmax, logsumexp, max, mean, numel, softmax, sum
 from graphc.ops.registry import OpDef, all_ops, get_op, register
 from graphc.ops.shape import (
     broadcast_to,

@@ -8,7 +8,7 @@ it back to the operand's shape, so no rule here unbroadcasts.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from graphc.ops.registry import OpDef, register
 # ------------------------------------------------------------------------------- machinery
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe(fn_name: str, *dtypes: np.dtype) -> np.dtype:
     fn = getattr(np, fn_name, None) or getattr(runtime, fn_name)
     return probe_dtype(fn, *dtypes)

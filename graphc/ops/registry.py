@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,12 +38,12 @@ class OpDef:
     infer: InferFn
     compute: ComputeFn
     emit: EmitFn
-    vjp: Optional[VjpFn] = None
+    vjp: VjpFn | None = None
     #: number of operands (None: any number, as for concatenate); checked by Graph.apply
-    arity: Optional[int] = 1
+    arity: int | None = 1
     #: ``normalize(inputs, attrs) -> attrs``: validate attributes and put them in canonical
     #: form (sorted non-negative axes, ...) before ``infer``; must be idempotent
-    normalize: Optional[Callable[[Sequence["Node"], dict], dict]] = None
+    normalize: Callable[[Sequence[Node], dict], dict] | None = None
     #: the lowering accepts ``out=`` (numpy ufuncs and friends): the memory plan may pass one
     out: bool = False
     #: the result may be a view of operand 0 (reshape, swapaxes, basic indexing, ...)

@@ -61,8 +61,9 @@ def _reshape_infer(nodes, attrs):
         q = have.divide(Numel(known))
         if q is None:
             raise ShapeError(
-                f"cannot infer the -1 in {_fmt(target)} from {x.shape}: it would be {have} / {Numel(known)}, which is not a single "
-                "int or symbol (a symbolic dim can only be carried through whole)"
+                f"cannot infer the -1 in {_fmt(target)} from {x.shape}: it would be "
+                f"{have} / {Numel(known)}, which is not a single int or symbol (a symbolic "
+                "dim can only be carried through whole)"
             )
         target[holes[0]] = q
     out = Shape(target)

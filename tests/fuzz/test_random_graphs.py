@@ -50,7 +50,8 @@ def programs(draw):
     for _ in range(draw(st.integers(1, 7))):
         kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "matmul"]))
         if kind == "unary":
-            steps.append(("unary", draw(st.integers(0, len(UNARY) - 1)), draw(st.integers(0, n - 1))))
+            steps.append(("unary", draw(st.integers(0, len(UNARY) - 1)),
+                          draw(st.integers(0, n - 1))))
         elif kind == "binary":
             steps.append(("binary", draw(st.integers(0, len(BINARY) - 1)),
                           draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))))
@@ -80,7 +81,7 @@ def build(leaves, steps, rng):
 
     for step in steps:
         if step[0] == "unary":
-            _, f, gfn, nfn = (None, *UNARY[step[1]])
+            _, gfn, nfn = UNARY[step[1]]
             a = step[2]
             ts.append(gfn(ts[a]))
             ops.append(lambda vs, nfn=nfn, a=a: nfn(vs[a]))
