@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import builtins
-from dataclasses import replace
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np

@@ -49,7 +49,20 @@ class PlanCache:
         def concrete(shape) -> tuple[int, ...]:
             return tuple(binding[d] if isinstance(d, str) else d for d in shape)
 
-        out: list[Any] = [np.empty(concrete(shape), dtype) for shape, dtype in plan.slots]
+        out: list[Any] = [None] * len(plan.slots)
+        arenas = []
+        for _, _, slots, _ in plan.arenas:  # slots laid out one after another in one buffer
+            shapes = [concrete(plan.slots[s][0]) for s in slots]
+            sizes = [int(np.prod(sh, dtype=np.int64)) for sh in shapes]
+            flat = np.empty(sum(sizes), plan.slots[slots[0]][1])
+            offset = 0
+            for s, sh, size in zip(slots, shapes, sizes):
+                out[s] = flat[offset:offset + size].reshape(sh)
+                offset += size
+            arenas.append(flat)
+        for s, (shape, dtype) in enumerate(plan.slots):
+            if out[s] is None:
+                out[s] = np.empty(concrete(shape), dtype)
         values: dict[int, Any] = {}
         for i, s in plan.out.items():
             values[i] = out[s]
@@ -70,6 +83,8 @@ class PlanCache:
                                    dtype=n.dtype)
             if v.flags.writeable and v.base is None:
                 v.setflags(write=False)  # shared by every call of this binding: read-only
+            if i in plan.scalar_static:
+                v = v[()]  # a numpy scalar: Python operators on it skip the ufunc machinery
             values[i] = v
             out.append(v)
         for i in plan.views:
@@ -81,4 +96,6 @@ class PlanCache:
             v = np.ones(binding[d] if isinstance(d, str) else d, dtype)
             v.setflags(write=False)
             out.append(v)
+        out += [out[s].reshape(-1) for s in plan.flats]  # views: the slots are C-contiguous
+        out += arenas
         return tuple(out)

@@ -96,3 +96,10 @@ def numel(x, axes, dtype):
     for a in axes:
         n *= x.shape[a]
     return np.asarray(n, dtype=dtype)
+
+
+def sum_of_squares(x):
+    """sum(x * x) over every element as one BLAS dot of x flattened (a copy only when x is
+    not contiguous); rounds differently from numpy's pairwise add.reduce, in the last bits."""
+    v = x.reshape(-1)
+    return np.dot(v, v)

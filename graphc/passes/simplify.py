@@ -5,11 +5,17 @@ the operand itself: ``x * 1``, ``x / 1``, ``x ** 1``, ``x - 0``, ``-(-x)`` are e
 NaN, inf and signed zeros too. ``x + 0 -> x`` is exact except for the sign of a zero
 (``-0.0 + 0.0`` is ``+0.0``); the values compare equal. Rules that would change a NaN or an
 inf are never applied: no ``x * 0 -> 0`` (``inf * 0`` is NaN), no ``x - x -> 0``, no
-``x / x -> 1``, no reassociation of constants (``(x * a) * b`` is not ``x * (a * b)`` in
-floating point). ``sum(broadcast_to(x)) -> x * count`` rounds once where the sum rounded
-count times (the values agree to rounding; for an empty axis with an infinite x the sum is
-0 and the product NaN). ``power(x, 2) -> square(x)`` is what numpy itself does for an
-exponent of 2. ``mean -> sum / count`` is numpy's own definition of mean for float dtypes.
+``x / x -> 1``, no general reassociation of constants (``(x * a) * b`` is not
+``x * (a * b)`` in floating point). The one exception, ``a * (b * x) -> (a * b) * x`` when
+``a`` or ``b`` is a power of two (``mse``'s ``2 * d`` times ``mean``'s ``1 / n``): scaling by
+``2**k`` is exact, so both sides round once, at the same place, and agree bit for bit, NaN
+and inf included, unless an intermediate product leaves the normal range (overflows, or
+becomes subnormal and loses bits). ``f(broadcast_to(x), c) -> broadcast_to(f(x, c))`` for a
+0-d ``c`` computes the very same elements. ``sum(broadcast_to(x)) -> x * count`` rounds
+once where the sum rounded count times (the values agree to rounding; for an empty axis
+with an infinite x the sum is 0 and the product NaN). ``power(x, 2) -> square(x)`` is what
+numpy itself does for an exponent of 2. ``mean -> sum / count`` is numpy's own definition
+of mean for float dtypes.
 """
 
 from __future__ import annotations
@@ -165,6 +171,70 @@ def drop_broadcast_operand(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+def broadcast_out(rb: Rebuilder, p: Pending) -> int | None:
+    """f(broadcast_to(x, s), c) -> broadcast_to(f(x, c), s)  when c is 0-d (the same elements,
+    computed once per element of x; the broadcast then often drops out of f's consumer)"""
+    if p.op not in UFUNC_OPS or len(p.inputs) != 2:
+        return None
+    for k in (0, 1):
+        bc, c = rb.node(p.inputs[k]), rb.node(p.inputs[1 - k])
+        if bc.op != "broadcast_to" or c.ndim != 0:
+            continue
+        ins = [bc.inputs[0], c.id] if k == 0 else [c.id, bc.inputs[0]]
+        inner = rb.add(p.op, tuple(ins), p.attrs, like=p.old)
+        if rb.node(inner).dtype != p.old.dtype:
+            return None
+        return rb.add("broadcast_to", (inner,), {"shape": tuple(p.old.shape)}, like=p.old)
+    return None
+
+
+def _is_static(rb: Rebuilder, i: int) -> bool:
+    """True when node ``i`` depends only on constants and symbol sizes (``numel``): the memory
+    plan computes it once per binding."""
+    n = rb.node(i)
+    if n.role == "constant" or n.op == "numel":
+        return True
+    return n.role == "op" and bool(n.inputs) and all(_is_static(rb, j) for j in n.inputs)
+
+
+def _power_of_two(rb: Rebuilder, i: int) -> bool:
+    v = uniform_value(rb, i)
+    if v is None or isinstance(v, (np.bool_, bool)) or not np.isfinite(v) or v == 0:
+        return False
+    return abs(float(np.frexp(v)[0])) == 0.5
+
+
+def scale_by_power_of_two(rb: Rebuilder, p: Pending) -> int | None:
+    """multiply(a, multiply(b, x)) -> multiply(multiply(a, b), x)  when a and b are static
+    (constants, counts) and one of them is a power of two (exact: see the module docstring);
+    the product a * b is then computed once per binding instead of one multiply per call"""
+    if p.op != "multiply" or p.old.dtype.kind != "f":
+        return None
+    for k in (0, 1):
+        a, inner = p.inputs[k], rb.node(p.inputs[1 - k])
+        if inner.op != "multiply" or not _is_static(rb, a):
+            continue
+        for j in (0, 1):
+            b, x = inner.inputs[j], inner.inputs[1 - j]
+            if _is_static(rb, x) or not _is_static(rb, b):
+                continue
+            if not (_power_of_two(rb, a) or _power_of_two(rb, b)):
+                continue
+            if any(rb.node(m).dtype != p.old.dtype for m in (a, b, x)):
+                continue
+            from graphc.ir.dims import broadcast_shapes
+
+            try:
+                shape = broadcast_shapes(rb.node(a).shape, rb.node(b).shape, rb.node(x).shape)
+            except Exception:  # noqa: BLE001 - cannot prove it broadcasts: leave it
+                continue
+            if not same_shape(shape, p.old.shape):
+                continue
+            ab = rb.add("multiply", (a, b), {}, like=p.old)
+            return rb.add("multiply", (ab, x), {}, like=p.old)
+    return None
+
+
 # ------------------------------------------------------------------------------- views
 
 
@@ -268,8 +338,8 @@ def mean_to_sum(rb: Rebuilder, p: Pending) -> int | None:
 #: every rule, tried in this order on each node; the first that applies wins
 RULES: tuple[Rule, ...] = (
     mul_one, div_one, add_zero, sub_zero, neg_neg, pow_one, pow_two, drop_broadcast_operand,
-    reshape_reshape, broadcast_noop, swapaxes_swapaxes, transpose_transpose, sum_of_broadcast,
-    mean_to_sum,
+    broadcast_out, scale_by_power_of_two, reshape_reshape, broadcast_noop, swapaxes_swapaxes,
+    transpose_transpose, sum_of_broadcast, mean_to_sum,
 )
 
 

@@ -187,3 +187,42 @@ def test_rules_keep_shape_and_dtype():
 def test_every_rule_has_its_identity_as_docstring():
     for rule in RULES:
         assert "->" in (rule.__doc__ or ""), rule.__name__
+
+
+def test_broadcast_moves_out_of_an_op_with_a_scalar():
+    g = gc.Graph("t")
+    x = g.input("x", (1, 3))
+    s = g.input("s", ())
+    g.output("y", gc.broadcast_to(x, ("B", 3)) / s)
+    w = gc.Graph("t")
+    wx = w.input("x", (1, 3))
+    ws = w.input("s", ())
+    w.output("y", gc.broadcast_to(wx / ws, ("B", 3)))
+    assert_same(run(simplify, g)[0], w)
+
+
+def test_static_scales_reassociate_only_with_a_power_of_two():
+    g, x = graph_xy()
+    two = g.constant(2.0)
+    tenth = g.constant(0.1)
+    g.output("y", tenth * (two * x))
+    w, wx = graph_xy()
+    wtwo = w.constant(2.0)
+    wtenth = w.constant(0.1)
+    w.output("y", (wtenth * wtwo) * wx)
+    assert_same(run(simplify, g)[0], w)
+    h, hx = graph_xy()
+    h.output("y", h.constant(0.1) * (h.constant(0.3) * hx))  # no power of two: left alone
+    assert_same(run(simplify, h)[0], h)
+
+
+def test_power_of_two_reassociation_is_exact():
+    """2 * (s * x) == (2 * s) * x bit for bit (inf and nan included) in the normal range."""
+    g = gc.Graph("t")
+    x = g.input("x", ("B", 3))
+    y = (1.0 / gc.ops.reduction.numel(x, (0, 1))) * (2.0 * x)  # mse's gradient seed
+    f = gc.compile(y, [x])
+    assert f.source.count("xp.multiply(") == 1
+    X = np.random.default_rng(0).standard_normal((7, 3)) * 1e3
+    X[0, :] = [np.inf, -np.inf, np.nan]
+    np.testing.assert_array_equal(f(X), gc.evaluate(y, {x: X}))
