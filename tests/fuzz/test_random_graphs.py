@@ -153,9 +153,11 @@ def test_compiled_equals_evaluate_equals_numpy(prog, seed):
 @given(programs(), st.integers(0, 2**31 - 1))
 def test_random_graph_gradients_match_finite_differences(prog, seed):
     leaves, steps = prog
+    # max has kinks where two entries tie: a finite difference across one is meaningless
+    # (its exact tie-splitting gradient is tested in tests/autodiff), so use sum here
+    steps = [("reduce", "sum", *s[2:]) if s[:2] == ("reduce", "max") else s for s in steps]
     rng = np.random.default_rng(seed)
     g, ts, values, out, reference = build(leaves, steps, rng)
     feed = {t: rng.standard_normal(_bind(s, 2)) for t, s, v in zip(ts, leaves, values) if v is None}
-    params = [t for t in g.trainable]
-    # max has kinks at ties: random data makes ties measure-zero, and the stencil is small
+    params = list(g.trainable)
     gc.check_grad(out, params + list(feed), feed, order=1, directions=1, rtol=1e-5, atol=1e-7)
