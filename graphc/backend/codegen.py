@@ -7,6 +7,7 @@ objects the code needs are passed in through its namespace.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,8 @@ class Program:
     outputs: list[int]
     #: (param node id, new-value node id), applied after everything is computed
     updates: list[tuple[int, int]]
-    #: node ids in execution order (every node the outputs and updates need)
+    #: node ids in execution order (every node the outputs and updates need, updated params
+    #: included)
     schedule: list[int] = field(default_factory=list)
     #: one Tensor compiled (one array returned) rather than a list
     single: bool = False
@@ -73,14 +75,6 @@ class EmitContext:
         return self._refs[key]
 
 
-def _alias_root(graph: Graph, i: int) -> Node:
-    """The node whose memory node ``i`` may share (following view ops through operand 0)."""
-    n = graph.node(i)
-    while get_op(n.op).view:
-        n = graph.node(n.inputs[0])
-    return n
-
-
 def var_name(n: Node, input_pos: dict[int, int]) -> str:
     if n.role == "input":
         return f"in_{input_pos[n.id]}"
@@ -92,7 +86,7 @@ def var_name(n: Node, input_pos: dict[int, int]) -> str:
 
 
 def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
-             check_finite: bool = False) -> tuple[str, dict[str, Any]]:
+             check_finite: bool | str = False) -> tuple[str, dict[str, Any]]:
     """Python source of the compiled function, and the namespace it runs in.
 
     The function is ``fn(P, *inputs) -> outputs`` where ``P`` is the graph's params dict:
@@ -100,8 +94,10 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
     ``graphc.passes.memory.MemoryPlan``; None runs every op allocating), runs one line per
     node, copies results that alias memory it does not own, then commits the updates: the
     in-place tail, then ``copyto`` for the rest. The caller owns every array returned.
+    ``check_finite``: True checks every float value as it is computed; ``"outputs"`` checks
+    only the float outputs, once everything is computed and before the commit.
     """
-    from graphc.passes.memory import plan_memory, root_kind
+    from graphc.passes.memory import alias_root, plan_memory, root_kind
 
     if plan is None:
         plan = plan_memory(prog, enabled=False)
@@ -193,12 +189,13 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
     def check(i: int) -> None:
         """check_finite mode: stop at the first value that is NaN or inf."""
         n = g.node(i)
-        if check_finite and n.dtype.kind == "f":
+        if check_finite is True and n.dtype.kind == "f":
             emit(f"    if not xp.isfinite({names[i]}).all(): "
                  f"rt_nonfinite({ctx.ref(n, 'node')}, {names[i]})")
 
     if check_finite:
-        ns["rt_nonfinite"] = _nonfinite
+        ns["rt_nonfinite"], ns["rt_isfinite"] = _nonfinite, math.isfinite
+    if check_finite is True:
         for i in prog.schedule:
             if g.node(i).role in ("input", "param"):
                 check(i)
@@ -236,23 +233,47 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
             emit(f"    {names[m]} = b{slot}  # {n.op} {n.shape} in the arena")
 
     # ---------------------------------------------------------------- results, ownership
+    # The caller owns every array returned: one this call allocated, writable, sharing memory
+    # with nothing else returned. A value in a buffer, param, input, constant or static value
+    # is copied, and so are a broadcast view (read-only, overlapping) and a second array over
+    # memory already returned. An update value only has to survive until the commit below,
+    # which writes params only: params and inputs (which may be the user's param arrays) are
+    # copied, anything else is read where it is.
     owned: dict[int, str] = {}
-    for i in [*prog.outputs, *(v for _, v in prog.updates)]:
-        if i in owned or i in plan.tail:
-            continue
-        kind = root_kind(prog, plan, i)
-        if kind == "fresh" and i in prog.outputs and g.node(i).ndim == 0:
+    returned: list[str] = []
+    handed: set[int] = set()  # alias roots of the fresh arrays returned as they are
+
+    def copy(i: int, why: str) -> str:
+        name = f"r_{len(owned) + len(returned)}"
+        emit(f"    {name} = xp.array({names[i]}, copy=True)  # {why}")
+        return name
+
+    for i in prog.outputs:
+        root = alias_root(prog, i)
+        if root_kind(prog, plan, i) != "fresh" or root in handed or _broadcasts(g, i):
+            name = copy(i, "the caller owns it")
+        elif g.node(i).ndim == 0:
             # numpy gives scalars (np.float64) for 0-d results; the caller gets 0-d arrays,
             # as from gc.evaluate
-            owned[i] = f"r_{len(owned)}"
-            emit(f"    {owned[i]} = xp.asarray({names[i]})  # 0-d: an array, as evaluate gives")
-        elif kind == "fresh" or (kind == "slot" and i not in prog.outputs):
-            # fresh: allocated by this call; an update value in this call's buffers is only
-            # read by the commit below
-            owned[i] = names[i]
+            name = f"r_{len(owned) + len(returned)}"
+            emit(f"    {name} = xp.asarray({names[i]})  # 0-d: an array, as evaluate gives")
         else:
-            owned[i] = f"r_{len(owned)}"
-            emit(f"    {owned[i]} = xp.array({names[i]}, copy=True)  # the caller owns it")
+            name = names[i]
+        handed.add(root)
+        owned.setdefault(i, name)
+        returned.append(name)
+    for _, v in prog.updates:
+        if v not in owned and v not in plan.tail:
+            owned[v] = (copy(v, "read by the commit, after params change")
+                        if root_kind(prog, plan, v) in ("param", "input") else names[v])
+
+    if check_finite == "outputs":  # the guard: a non-finite output commits nothing
+        for i in dict.fromkeys(prog.outputs):
+            n = g.node(i)
+            if n.dtype.kind == "f":
+                ok = (f"rt_isfinite({owned[i]})" if n.ndim == 0
+                      else f"xp.isfinite({owned[i]}).all()")
+                emit(f"    if not {ok}: rt_nonfinite({ctx.ref(n, 'node')}, {owned[i]})")
 
     # ------------------------------------------------------------------------- commit
     if plan.tail or prog.updates:
@@ -264,9 +285,18 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
             emit(f"    xp.copyto({names[p]}, {owned[v]}, casting='same_kind')")
     if held:
         emit("    pool.append(M)")
-    outs = [owned[i] for i in prog.outputs]
-    emit(f"    return {outs[0]}" if prog.single else f"    return [{', '.join(outs)}]")
+    emit(f"    return {returned[0]}" if prog.single else f"    return [{', '.join(returned)}]")
     return "\n".join(lines) + "\n", ns
+
+
+def _broadcasts(graph: Graph, i: int) -> bool:
+    """True when node ``i`` is a broadcast view, or a view of one (read-only memory)."""
+    n = graph.node(i)
+    while get_op(n.op).view:
+        if n.op == "broadcast_to":
+            return True
+        n = graph.node(n.inputs[0])
+    return False
 
 
 def _same(a: Shape, b: Shape) -> bool:
@@ -346,7 +376,9 @@ def _nonfinite(node: Node, value: Any) -> None:
     if "grad_of" in info:
         fwd = info.get("forward_op", "the forward node")
         lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
-    raise NonFiniteError("\n".join(lines))
+    err = NonFiniteError("\n".join(lines))
+    err.value = v
+    raise err
 
 
 def _convert(node: Node, value: Any) -> np.ndarray:

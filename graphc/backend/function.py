@@ -43,7 +43,8 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
                             f"a {p.dtype} param")
         pairs.append((p.id, v.id))
     # -------------------------------------------------------------------------- inputs
-    schedule = needed(g, [t.id for t in outs] + [v for _, v in pairs])
+    # the updated params too: the commit writes into them even when no value reads them
+    schedule = needed(g, [t.id for t in outs] + [i for pair in pairs for i in pair])
     used = [i for i in schedule if g.node(i).role == "input"]
     if inputs is None:
         in_ids = used
@@ -70,7 +71,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
 
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
             updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
-            debug: bool = False, check_finite: bool = False) -> Function:
+            debug: bool = False, check_finite: bool | str = False) -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
@@ -84,6 +85,9 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     NaN or inf raises ``gc.NonFiniteError`` naming the node's op, shape and the user's
     file:line (for a gradient node, also the forward node's). It turns the memory plan off,
     so the updates are committed only after every value passed the check.
+    ``check_finite="outputs"`` is the cheap guard for training loops: only the float outputs
+    (a loss) are checked, after everything is computed and before the updates are committed,
+    so a step whose loss is NaN or inf raises ``gc.NonFiniteError`` and changes no param.
     """
     from graphc.passes.pipeline import Options
 
@@ -92,7 +96,11 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
         single, prog = _program(outputs, inputs, updates)
     options = Options.make(passes, debug or os.environ.get("GRAPHC_DEBUG", "") not in ("", "0"))
-    if check_finite:
+    if check_finite not in (False, True, "outputs"):
+        raise ValueError(f"check_finite must be True, False or 'outputs', got {check_finite!r}")
+    if check_finite == "outputs":
+        options = replace(options, check_finite="outputs")
+    elif check_finite:
         options = replace(options, check_finite=True, memory=False)
     return Function(prog, single, options)
 

@@ -144,6 +144,7 @@ def plan_memory(prog: Program, enabled: bool = True) -> MemoryPlan:
     body = [i for i in prog.schedule if node(i).role == "op" and i not in static]
     outputs = set(prog.outputs)
     update_values = {v for _, v in prog.updates}
+    new_values = [v for _, v in prog.updates]
     consumers: dict[int, list[int]] = {}
     for i in body:
         for j in node(i).inputs:
@@ -159,7 +160,7 @@ def plan_memory(prog: Program, enabled: bool = True) -> MemoryPlan:
         if (n.role == "op" and v not in static and v not in outputs and not consumers.get(v)
                 and get_op(n.op).out and get_op(n.op).kind in INPLACE_KINDS
                 and n.dtype == node(p).dtype and same_shape(n.shape, node(p).shape)
-                and list(update_values).count(v) == 1
+                and new_values.count(v) == 1
                 and all(j == p or alias_root(prog, j) != p for j in n.inputs)):
             tail.append((v, p))
     # a tail op may not read a param that an earlier tail op already wrote
@@ -213,7 +214,7 @@ def plan_memory(prog: Program, enabled: bool = True) -> MemoryPlan:
         op = get_op(n.op)
         if op.view:
             src = n.inputs[0]
-            if (n.op in ALWAYS_VIEWS and (src in slot_of or src in plan.views)) or (
+            if (_always_view(n) and (src in slot_of or src in plan.views)) or (
                     n.op == "reshape" and src in slot_of):
                 plan.views.append(i)
             return
@@ -299,6 +300,12 @@ def _fuse_sum_of_squares(prog: Program, plan: MemoryPlan, body: list[int],
             continue
         plan.sumsq[i] = d
         plan.fused.add(sq.id)
+
+
+def _always_view(n: Node) -> bool:
+    """True when numpy returns a view for ``n`` whatever its operand's layout (so it can be
+    made once per binding); ``x[0, 1]`` with every axis indexed is a numpy scalar, a copy."""
+    return n.op in ALWAYS_VIEWS and not (n.op == "getitem" and n.ndim == 0)
 
 
 def _thin(n: Node) -> bool:

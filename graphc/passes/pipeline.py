@@ -42,8 +42,9 @@ class Options:
     dce: bool = True
     memory: bool = True
     debug: bool = False
-    #: stop at the first node whose value is not finite (see gc.compile's check_finite)
-    check_finite: bool = False
+    #: stop at the first node whose value is not finite (see gc.compile's check_finite);
+    #: "outputs": check only the outputs, before the commit
+    check_finite: bool | str = False
 
     @classmethod
     def make(cls, passes: Any = None, debug: bool = False) -> Options:
@@ -89,7 +90,7 @@ def remap(prog: Program, graph: Graph, m: Mapping) -> Program:
     updates = [(m[p], m[v]) for p, v in prog.updates]
     new = Program(graph=graph, inputs=[m[i] for i in prog.inputs], outputs=outputs,
                   updates=updates, single=prog.single)
-    new.schedule = needed(graph, [*outputs, *(v for _, v in updates)])
+    new.schedule = needed(graph, [*outputs, *(i for pair in updates for i in pair)])
     return new
 
 
