@@ -27,6 +27,13 @@ every reference (operands, provenance ids, params, outputs), that the graph is a
 (networkx), that every op is known, and re-infers every op node's shape and dtype with the
 op's own rule, comparing them with the stored ones. Any problem is a ``ValueError`` that says
 where and what.
+
+A hostile file cannot make ``load`` exhaust the machine: arrays are decoded only when their
+bytes are all there (so a declared shape costs what the file holds), JSON nesting is bounded by
+the parser's recursion limit, a file of more than ``max_nodes`` nodes (``MAX_NODES`` unless
+``load`` is told otherwise) is refused before any node is built, and so is a node whose
+declared shape holds more than ``MAX_ELEMENTS`` elements in its fixed dims (a later
+compile would allocate it).
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ from graphc.ir.node import Node, freeze_attrs
 
 FORMAT_NAME = "graphc.graph"
 FORMAT_VERSION = 1
+#: the most nodes ``load`` accepts by default (the biggest models here have a few thousand)
+MAX_NODES = 100_000
+#: the most elements a node's fixed dims may declare (2**40: 8 TiB of float64)
+MAX_ELEMENTS = 2**40
 
 _TOP_REQUIRED = ("format", "version", "name", "strict", "nodes", "params", "outputs")
 _TOP_OPTIONAL = ("graphc",)
@@ -194,9 +205,13 @@ def _decode_dtype(s: Any, where: str) -> np.dtype:
 def _decode_shape(v: Any, where: str) -> Shape:
     _expect(v, list, where, "a shape (a list of ints and symbol names)")
     try:
-        return Shape(v)
+        shape = Shape(v)
     except ValueError as e:  # ShapeError
         raise _fail(where, f"bad shape {json.dumps(v)[:60]}: {e}") from None
+    if math.prod(d for d in shape if isinstance(d, int)) > MAX_ELEMENTS:
+        raise _fail(where, f"shape {str(shape)[:80]} declares more than {MAX_ELEMENTS} elements "
+                           "(the most a node may have)")
+    return shape
 
 
 def _decode_array(v: Any, where: str) -> np.ndarray:
@@ -401,7 +416,7 @@ def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -
         raise _fail(where, f"stored dtype {dtype} but {what} has dtype {a.dtype}")
 
 
-def _decode(doc: Any) -> Graph:
+def _decode(doc: Any, max_nodes: int) -> Graph:
     _expect(doc, dict, "", "a JSON object at the top level")
     fmt = doc.get("format")
     if fmt != FORMAT_NAME:
@@ -417,6 +432,9 @@ def _decode(doc: Any) -> Graph:
     name = _expect(doc["name"], str, "name", "a string")
     strict = _expect(doc["strict"], bool, "strict", "true or false")
     raw_nodes = _expect(doc["nodes"], list, "nodes", "a list")
+    if len(raw_nodes) > max_nodes:
+        raise _fail("nodes", f"{len(raw_nodes)} nodes, more than the {max_nodes} load accepts "
+                             "(pass max_nodes= to load a bigger model)")
     for i, rn in enumerate(raw_nodes):
         _expect(rn, dict, f"node {i}", "an object")
         for k in ("id", "op", "inputs"):
@@ -477,21 +495,25 @@ def _parse(text: str | bytes) -> Any:
         raise _Bad(f"not valid JSON{hint}: {e.msg} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise _Bad("not a graphc model file: JSON nested too deeply") from None
+    except _Bad:
+        raise
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise _Bad(f"not valid JSON: {e}") from None
 
 
-def loads(text: str | bytes, source: str = "<string>") -> Graph:
+def loads(text: str | bytes, source: str = "<string>", *, max_nodes: int = MAX_NODES) -> Graph:
     """The Graph in model-file text; any problem is a ValueError starting with ``source``."""
     try:
-        return _decode(_parse(text))
+        return _decode(_parse(text), max_nodes)
     except _Bad as e:
         raise ValueError(f"{source}: {e}") from None
     except RecursionError:
         raise ValueError(f"{source}: a value is nested too deeply") from None
 
 
-def load(path: str | os.PathLike) -> Graph:
+def load(path: str | os.PathLike, *, max_nodes: int = MAX_NODES) -> Graph:
     """Read a graphc JSON model file, validating everything (see the module docstring)."""
     with open(path, "rb") as f:
         data = f.read()
-    return loads(data, source=os.fspath(path))
+    return loads(data, source=os.fspath(path), max_nodes=max_nodes)
 

@@ -291,9 +291,9 @@ def _concatenate_vjp(g, out, x, at, need):
     axis, start, grads = at["axis"], 0, []
     for t, nd in zip(x, need):
         size = t.shape[axis]
-        if nd:
-            index = (slice(None),) * axis + (slice(start, start + size),)
-            grads.append(getitem(g, index) if len(x) > 1 else g)
+        if nd:  # a single operand may have a symbolic size along the axis: no slice then
+            grads.append(g if len(x) == 1 else
+                         getitem(g, (slice(None),) * axis + (slice(start, start + size),)))
         else:
             grads.append(None)
         start += size if isinstance(size, int) else 0

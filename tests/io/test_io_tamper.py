@@ -220,3 +220,49 @@ def test_random_value_swaps_only_raise_value_error():
             loads(json.dumps(d))
         except ValueError:
             pass
+
+
+# --------------------------------------------------------------- resource exhaustion
+def _chain(n: int) -> str:
+    """A valid file of ``n`` nodes: an input and a chain of negations."""
+    nodes = [dict(DOC["nodes"][0], shape=[2])]
+    nodes += [{"id": i, "op": "negative", "inputs": [i - 1], "attrs": {}, "shape": [2],
+               "dtype": "float64", "name": None, "loc": "", "meta": {}} for i in range(1, n)]
+    return json.dumps(dict(DOC, nodes=nodes, params={}, outputs={"o": n - 1}))
+
+
+def test_too_many_nodes_is_refused_before_building_any():
+    assert len(loads(_chain(50), max_nodes=50)) == 50
+    with pytest.raises(ValueError, match=r"nodes: 51 nodes, more than the 50 load accepts"):
+        loads(_chain(51), max_nodes=50)
+    from graphc.io.json_format import MAX_NODES
+    text = _chain(MAX_NODES + 1)
+    with pytest.raises(ValueError, match=f"{MAX_NODES + 1} nodes"):
+        loads(text)
+
+
+@pytest.mark.parametrize("shape", [["B", 2**41], [2**21, 2**21], [10**400], [2**30, 2**11, "B"]])
+def test_a_huge_declared_shape_is_refused(shape):
+    """An input (no data) may declare any shape; a later compile or fold would allocate it."""
+    bad = edit(lambda d: d["nodes"][0].update(shape=shape))()
+    with pytest.raises(ValueError, match=r"node 0 \(input\): shape: .* declares more than"):
+        loads(bad)
+
+
+def test_a_huge_constant_costs_what_the_file_holds():
+    """A constant or param declaring a big shape needs all its bytes: refused, nothing allocated."""
+    for shape in ([2**40], [0, 2**62], [2**62, 2**62]):
+        bad = edit(lambda d, s=shape: d["nodes"][CONST].update(shape=s)
+                   or d["nodes"][CONST]["value"].update(shape=s))()
+        with pytest.raises(ValueError, match="value: data: 8 bytes, but shape|declares more"):
+            loads(bad)
+        bad = edit(lambda d, s=shape: d["params"]["W"].update(shape=s))()
+        with pytest.raises(ValueError, match=r"params 'W': data: 32 bytes, but shape"):
+            loads(bad)
+
+
+def test_an_int_too_long_to_parse_is_a_clear_value_error():
+    bad = TEXT.replace('"version": 1', '"version": 1' + "0" * 5000, 1)
+    with pytest.raises(ValueError, match=r"^<string>: not valid JSON: .*digits"):
+        loads(bad)
+
