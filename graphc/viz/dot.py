@@ -366,7 +366,6 @@ class _Writer:
                 continue  # drawn once per use, next to its consumer (below)
             self.place(*where(i), self.node_line(i))
 
-        seen: set[tuple[str, str, int]] = set()
         for i in v.ids:
             n = v.node(i)
             dst = self.rep(i)
@@ -382,9 +381,8 @@ class _Writer:
                     self.edge(cid, dst, shape_text(p), v.backward[i], False)
                     continue
                 src = self.rep(j)
-                if src == dst or (src, dst, j) in seen:
+                if src == dst:
                     continue
-                seen.add((src, dst, j))
                 bw_src, bw_dst = v.backward[j], v.backward[i]
                 self.edge(src, dst, shape_text(p), bw_src and bw_dst, bw_src != bw_dst)
 
@@ -432,7 +430,8 @@ class _Writer:
                 out += self._scope_block(bw, (), "  ", counter)
         if self.legend:
             out += self._legend()
-        out += ["  " + e for e in self.edges]
+        # an edge into or out of a box stands for all the edges it hides with the same shape
+        out += ["  " + e for e in dict.fromkeys(self.edges)]
         out.append("}")
         return "\n".join(out) + "\n"
 
