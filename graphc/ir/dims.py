@@ -159,6 +159,8 @@ class Numel:
                 self.syms[d] += 1
             else:
                 self.coef *= d
+        if self.coef == 0:
+            self.syms.clear()  # no elements, whatever the symbols are bound to
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -167,6 +169,8 @@ class Numel:
 
     def divide(self, other: Numel) -> Dim | None:
         """self / other as a single dim, or None when that quotient is not one dim."""
+        if self.coef == 0 and other.coef != 0:
+            return 0
         rest = self.syms - other.syms
         if other.syms - self.syms:
             return None

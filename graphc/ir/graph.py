@@ -12,7 +12,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape
 from graphc.ir.dtypes import check_dtype, dtype_of_value
-from graphc.ir.node import Node, freeze_attrs, user_location
+from graphc.ir.node import Node, at_user, freeze_attrs, user_location
 from graphc.ir.tensor import Tensor
 
 #: Checks run on every op node before it is added: ``check(graph, op, inputs, attrs, shape,
@@ -211,7 +211,11 @@ class Graph:
         """A constant baked into the graph (python scalars and arrays auto-wrap too)."""
         if isinstance(value, Tensor):
             raise TypeError("constant() takes a value, not a Tensor")
-        arr = np.array(value, dtype=dtype if dtype is not None else dtype_of_value(value))
+        dt = dtype if dtype is not None else dtype_of_value(value)
+        try:
+            arr = np.array(value, dtype=dt)
+        except OverflowError:
+            raise TypeError(f"constant: {value!r} does not fit dtype {np.dtype(dt)}") from None
         check_dtype(arr.dtype, "constant")
         arr.setflags(write=False)
         return self._append("constant", (), {}, Shape(arr.shape), arr.dtype, value=arr)
@@ -236,36 +240,53 @@ class Graph:
 
     def apply(self, op: str, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None,
               meta: dict[str, Any] | None = None, loc: str | None = None) -> Tensor:
-        """Add an op node: infer its shape and dtype, run the build checks, append it."""
+        """Add an op node: infer its shape and dtype, run the build checks, append it.
+
+        Any failure (arity, attributes, operands of another graph, the op's own rules) is
+        raised as its type (ShapeError, TypeError, ValueError) with ``describe_failure``'s text.
+        """
         from graphc.ops.registry import get_op
 
-        opdef = get_op(op)
-        if opdef.arity is not None and len(inputs) != opdef.arity:
-            raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(inputs)}")
-        attrs = dict(attrs or {})
-        unknown = sorted(set(attrs) - set(opdef.attrs))
-        if unknown:
-            raise TypeError(f"{op} has no attribute(s) {unknown} (it takes {list(opdef.attrs)})")
-        ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
-        nodes = [self._nodes[i] for i in ids]
         loc = loc or user_location()
+        attrs = dict(attrs or {})
         try:
+            opdef = get_op(op)
+            if opdef.arity is not None and len(inputs) != opdef.arity:
+                raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(inputs)}")
+            unknown = sorted(set(attrs) - set(opdef.attrs))
+            if unknown:
+                raise TypeError(f"{op} has no attribute(s) {unknown} (it takes "
+                                f"{list(opdef.attrs)})")
+            ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
+            nodes = [self._nodes[i] for i in ids]
             if opdef.normalize is not None:
                 attrs = opdef.normalize(nodes, attrs)
             shape, dtype = opdef.infer(nodes, attrs)
-        except ShapeError as e:
-            raise ShapeError(self.describe_failure(op, nodes, str(e), loc)) from None
-        except TypeError as e:
-            raise TypeError(self.describe_failure(op, nodes, str(e), loc)) from None
+        except (ShapeError, TypeError, ValueError) as e:
+            raise build_error(e, op, inputs, loc) from None
         for check in BUILD_CHECKS:
             check(self, op, nodes, attrs, shape, dtype, loc)
         return self._append(op, ids, attrs, shape, dtype, loc=loc, meta=meta)
 
-    @staticmethod
-    def describe_failure(op: str, nodes: Sequence[Node], why: str, loc: str) -> str:
-        """The text of a build-time error: op, operand shapes and dtypes, reason, user line."""
-        operands = ", ".join(f"{n.shape} {n.dtype}" for n in nodes)
-        return f"{op}({operands}): {why}\n  at {loc}"
+
+def describe_operand(a: object) -> str:
+    """An operand as a build error shows it: ``(B, 16) float64`` for a tensor or array."""
+    shape, dtype = getattr(a, "shape", None), getattr(a, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"{Shape(shape)} {dtype}"
+    text = repr(a)
+    return text if len(text) <= 40 else f"{type(a).__name__}"
+
+
+def build_error(e: Exception, op: str, operands: Sequence[object],
+                loc: str | None = None) -> Exception:
+    """``e`` (a ShapeError, TypeError or ValueError) as the error a user sees when ``op`` fails
+    to build: the same type, its message prefixed by the op and its operands' shapes and
+    dtypes, and ended by the user's file:line: ``matmul((B, 1) float64, (3, 3) float64): ...``.
+    """
+    kind = next(k for k in (ShapeError, TypeError, ValueError) if isinstance(e, k))
+    operands_text = ", ".join(describe_operand(a) for a in operands)
+    return kind(at_user(f"{op}({operands_text}): {e}", loc))
 
 
 __all__ = ["Graph", "Tensor", "BUILD_CHECKS"]

@@ -28,6 +28,12 @@ def user_location() -> str:
     return "<graphc>:0"
 
 
+def at_user(message: str, loc: str | None = None) -> str:
+    """``message`` ended by the line every build-time error ends with: ``at file:line`` of the
+    user's code (``loc``, or the first frame outside graphc)."""
+    return f"{message}\n  at {loc or user_location()}"
+
+
 def freeze_attrs(attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Attributes as a sorted tuple of (key, value), so nodes hash and print deterministically."""
     return tuple(sorted(attrs.items()))

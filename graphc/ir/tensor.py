@@ -110,14 +110,14 @@ class Tensor:
     def T(self) -> Tensor:
         """Transpose of a 2-D tensor. Any other rank raises: use ``.mT`` for the last two axes."""
         if self.ndim != 2:
-            from graphc.ir.node import user_location
+            from graphc.ir.node import at_user
 
-            raise ShapeError(
+            raise ShapeError(at_user(
                 f".T on a tensor of shape {self.shape} (rank {self.ndim}): numpy's .T reverses "
                 "ALL axes, which silently moves a batch axis. Use .mT or "
                 "gc.swapaxes(t, -1, -2) to swap the last two axes, or gc.transpose(t, axes) "
-                f"to say exactly which.\n  at {user_location()}"
-            )
+                "to say exactly which."
+            ))
         return _ops().transpose(self)
 
     @property

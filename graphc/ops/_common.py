@@ -10,41 +10,50 @@ import numpy as np
 
 from graphc.ir.dims import Shape
 from graphc.ir.dtypes import check_dtype, weak_scalar_dtype
+from graphc.ir.graph import build_error
 from graphc.ir.tensor import Tensor
-
-
-def graph_of(args: Sequence[Any], op: str):
-    """The graph of the first Tensor among ``args`` (TypeError if there is none)."""
-    for a in args:
-        if isinstance(a, Tensor):
-            return a.graph
-    raise TypeError(f"{op}: at least one operand must be a graphc Tensor")
 
 
 def wrap(args: Sequence[Any], op: str) -> list[Tensor]:
     """Operands as Tensors of one graph: python scalars take their neighbour's dtype (weakly),
-    arrays become constants with their own dtype."""
-    g = graph_of(args, op)
+    arrays become constants with their own dtype. A failure is a build error of ``op``."""
+    try:
+        return _wrap(args, op)
+    except (TypeError, ValueError) as e:
+        raise build_error(e, op, args) from None
+
+
+def _wrap(args: Sequence[Any], op: str) -> list[Tensor]:
     tensors = [a for a in args if isinstance(a, Tensor)]
+    if not tensors:
+        raise TypeError("at least one operand must be a graphc Tensor")
+    g = tensors[0].graph
     like = np.result_type(*[t.dtype for t in tensors])
     out = []
     for k, a in enumerate(args):
         if isinstance(a, Tensor):
-            out.append(g.own(a, f"operand {k} of {op}"))
+            out.append(g.own(a, f"operand {k}"))
         elif isinstance(a, (bool, int, float)) and not isinstance(a, np.generic):
-            out.append(g.constant(a, dtype=weak_scalar_dtype(a, like)))
+            dt = weak_scalar_dtype(a, like)
+            if dt.kind in "iu" and not np.iinfo(dt).min <= a <= np.iinfo(dt).max:
+                raise TypeError(
+                    f"operand {k}, the python int {a}, does not fit {dt}, the dtype of the "
+                    "tensor beside it (numpy 2's rule for python scalars); cast the tensor "
+                    "with astype or pass the number as an array of a wider dtype"
+                )
+            out.append(g.constant(a, dtype=dt))
         else:
             try:
                 arr = np.asarray(a)
             except Exception:  # noqa: BLE001 - anything numpy cannot take is a TypeError here
-                raise TypeError(f"{op}: operand {k} ({type(a).__name__}) is not an array") from None
-            check_dtype(arr.dtype, f"{op}: operand {k}")
+                raise TypeError(f"operand {k} ({type(a).__name__}) is not an array") from None
+            check_dtype(arr.dtype, f"operand {k}")
             out.append(g.constant(arr))
     return out
 
 
 def apply(op: str, inputs: Sequence[Any], **attrs: Any) -> Tensor:
-    """Wrap the operands and add an ``op`` node to their graph."""
+    """Wrap the operands and add an ``op`` node to their graph (what every builder does)."""
     ts = wrap(inputs, op)
     return ts[0].graph.apply(op, ts, attrs)
 

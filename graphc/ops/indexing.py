@@ -12,7 +12,7 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_dims, is_symbol, normalize_axis
 from graphc.ir.dtypes import check_dtype
 from graphc.ir.tensor import Tensor
-from graphc.ops._common import wrap
+from graphc.ops._common import apply
 from graphc.ops.registry import OpDef, register
 
 # ------------------------------------------------------------------------- index handling
@@ -131,8 +131,7 @@ def index_code(index: tuple[tuple, ...]) -> str:
 
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic indexing ``x[index]``: ints, slices, None and ``...``."""
-    (t,) = wrap([x], "getitem")
-    return t.graph.apply("getitem", [t], {"index": index})
+    return apply("getitem", [x], index=index)
 
 
 def _getitem_infer(nodes, attrs):
@@ -190,8 +189,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
 
     ``gc.take_along_axis(logp, labels[:, None], axis=1)`` picks each row's class score.
     """
-    t, idx = wrap([x, indices], "take_along_axis")
-    return t.graph.apply("take_along_axis", [t, idx], {"axis": axis})
+    return apply("take_along_axis", [x, indices], axis=axis)
 
 
 def _take_infer(nodes, attrs):

@@ -15,13 +15,8 @@ from graphc.backend import runtime
 from graphc.ir.dims import Shape, normalize_axes, normalize_axis
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.tensor import Tensor
-from graphc.ops._common import wrap
+from graphc.ops._common import apply
 from graphc.ops.registry import OpDef, register
-
-
-def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
-    (t,) = wrap([x], op)
-    return t.graph.apply(op, [t], {"axis": axis, "keepdims": keepdims})
 
 
 def _normalize_reduce(nodes, attrs):
@@ -78,7 +73,7 @@ def _def_reduce(name: str, np_fn, vjp, doc: str) -> None:
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (None: all axes)."""
-    return _reduce("sum", x, axis, keepdims)
+    return apply("sum", [x], axis=axis, keepdims=keepdims)
 
 
 def _sum_vjp(g, out, x, at, need):
@@ -93,7 +88,7 @@ _def_reduce("sum", np.sum, _sum_vjp, sum.__doc__)
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (None: all axes); a symbolic axis divides by its size at run time."""
-    return _reduce("mean", x, axis, keepdims)
+    return apply("mean", [x], axis=axis, keepdims=keepdims)
 
 
 def _mean_vjp(g, out, x, at, need):
@@ -108,7 +103,7 @@ _def_reduce("mean", np.mean, _mean_vjp, mean.__doc__)
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Max over ``axis``. At a tie the gradient is split evenly among the maximal entries."""
-    return _reduce("max", x, axis, keepdims)
+    return apply("max", [x], axis=axis, keepdims=keepdims)
 
 
 def _max_vjp(g, out, x, at, need):
@@ -128,7 +123,7 @@ _def_reduce("max", np.max, _max_vjp, max.__doc__)
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x), axis)), computed stably (shifted by the max)."""
-    return _reduce("logsumexp", x, axis, keepdims)
+    return apply("logsumexp", [x], axis=axis, keepdims=keepdims)
 
 
 def _lse_vjp(g, out, x, at, need):
@@ -158,11 +153,6 @@ register(OpDef(
 # -------------------------------------------------------------------- softmax, log_softmax
 
 
-def _axiswise(op: str, x: Any, axis: Any) -> Tensor:
-    (t,) = wrap([x], op)
-    return t.graph.apply(op, [t], {"axis": axis})
-
-
 def _normalize_axiswise(nodes, attrs):
     return {"axis": normalize_axis(attrs.get("axis", -1), nodes[0].ndim)}
 
@@ -181,7 +171,7 @@ def _axiswise_infer(nodes, attrs):
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x), axis), computed stably."""
-    return _axiswise("softmax", x, axis)
+    return apply("softmax", [x], axis=axis)
 
 
 def _softmax_vjp(g, out, x, at, need):
@@ -199,7 +189,7 @@ register(OpDef(
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x - logsumexp(x, axis, keepdims=True), computed stably."""
-    return _axiswise("log_softmax", x, axis)
+    return apply("log_softmax", [x], axis=axis)
 
 
 def _log_softmax_vjp(g, out, x, at, need):
@@ -223,8 +213,7 @@ register(OpDef(
 
 def numel(x: Tensor, axes: Any = None, dtype: Any = None) -> Tensor:
     """The number of elements of ``x`` over ``axes`` as a scalar (symbolic dims at run time)."""
-    (t,) = wrap([x], "numel")
-    return t.graph.apply("numel", [t], {"axis": axes, "dtype": dtype})
+    return apply("numel", [x], axis=axes, dtype=dtype)
 
 
 def _normalize_numel(nodes, attrs):

@@ -21,43 +21,38 @@ from graphc.ir.dims import (
     normalize_axis,
 )
 from graphc.ir.tensor import Tensor
-from graphc.ops._common import graph_of, wrap
+from graphc.ops._common import apply
 from graphc.ops.registry import OpDef, register
-
-
-def _unary(op: str, x: Any, **attrs: Any) -> Tensor:
-    (t,) = wrap([x], op)
-    return t.graph.apply(op, [t], attrs)
-
 
 # -------------------------------------------------------------------------------- reshape
 
 
 def reshape(x: Any, shape: Any) -> Tensor:
     """numpy reshape. Symbolic dims carry through; one -1 is inferred when it is one dim."""
-    if isinstance(shape, (int, str)):
-        shape = (shape,)
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        raise ShapeError(f"reshape: target shape {shape!r} is not a tuple of dims") from None
-    return _unary("reshape", x, shape=tuple(-1 if d == -1 and not isinstance(d, str) else d
-                                            for d in shape))
+    return apply("reshape", [x], shape=(shape,) if isinstance(shape, (int, str)) else shape)
 
 
 def _fmt(dims) -> str:
     return "(" + ", ".join(str(d) for d in dims) + (",)" if len(dims) == 1 else ")")
 
 
-def _reshape_infer(nodes, attrs):
-    x = nodes[0]
-    target = list(attrs["shape"])
-    holes = [i for i, d in enumerate(target) if not isinstance(d, str) and d == -1]
+def _is_hole(d: object) -> bool:
+    return not isinstance(d, (str, bool)) and hasattr(d, "__index__") and d.__index__() == -1
+
+
+def _normalize_reshape(nodes, attrs):
+    """The target shape with its -1 resolved, so that equal reshapes have equal attributes."""
+    x, target = nodes[0], attrs["shape"]
+    try:
+        target = list(target)
+    except TypeError:
+        raise ShapeError(f"target shape {target!r} is not a tuple of dims") from None
+    holes = [i for i, d in enumerate(target) if _is_hole(d)]
     if len(holes) > 1:
-        raise ShapeError(f"reshape target {tuple(target)} has more than one -1")
+        raise ShapeError(f"reshape target {_fmt(target)} has more than one -1")
     known = [check_dim(d, "reshape dim") for i, d in enumerate(target) if i not in holes]
-    have = Numel(x.shape)
     if holes:
+        have = Numel(x.shape)
         q = have.divide(Numel(known))
         if q is None:
             raise ShapeError(
@@ -65,11 +60,16 @@ def _reshape_infer(nodes, attrs):
                 f"{have} / {Numel(known)}, which is not a single int or symbol (a symbolic "
                 "dim can only be carried through whole)"
             )
-        target[holes[0]] = q
-    out = Shape(target)
-    if Numel(out) != have:
+        known.insert(holes[0], q)
+    return {"shape": tuple(known)}
+
+
+def _reshape_infer(nodes, attrs):
+    x, out = nodes[0], Shape(attrs["shape"])
+    if Numel(out) != Numel(x.shape):
         raise ShapeError(
-            f"cannot reshape {x.shape} ({have} elements) to {out} ({Numel(out)} elements)"
+            f"cannot reshape {x.shape} ({Numel(x.shape)} elements) to {out} ({Numel(out)} "
+            "elements)"
         )
     return out, x.dtype
 
@@ -79,7 +79,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.reshape(args[0], shape),
     emit=lambda args, attrs, ctx: f"xp.reshape({args[0]}, {ctx.shape})",
     vjp=lambda g, out, x, at, need: [reshape(g, x[0].shape)],
-    view=True, doc=reshape.__doc__, attrs=("shape",),
+    normalize=_normalize_reshape, view=True, doc=reshape.__doc__, attrs=("shape",),
 ))
 
 
@@ -88,7 +88,7 @@ register(OpDef(
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     """numpy broadcast_to: x stretched (a view) to ``shape``; its gradient sums back."""
-    return _unary("broadcast_to", x, shape=shape)
+    return apply("broadcast_to", [x], shape=shape)
 
 
 def _broadcast_to_infer(nodes, attrs):
@@ -117,8 +117,7 @@ register(OpDef(
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """Swap two axes (``gc.swapaxes(t, -1, -2)`` is a batch of matrix transposes)."""
-    (t,) = wrap([x], "swapaxes")
-    return t.graph.apply("swapaxes", [t], {"axis1": axis1, "axis2": axis2})
+    return apply("swapaxes", [x], axis1=axis1, axis2=axis2)
 
 
 def _normalize_swapaxes(nodes, attrs):
@@ -150,8 +149,7 @@ register(OpDef(
 
 def transpose(x: Any, axes: Any = None) -> Tensor:
     """Permute axes (numpy's default reverses them all)."""
-    (t,) = wrap([x], "transpose")
-    return t.graph.apply("transpose", [t], {"axes": axes})
+    return apply("transpose", [x], axes=axes)
 
 
 def _normalize_transpose(nodes, attrs):
@@ -184,8 +182,7 @@ register(OpDef(
 
 def expand_dims(x: Any, axis: Any) -> Tensor:
     """Insert size-1 axes at ``axis`` (positions in the result, as in numpy)."""
-    (t,) = wrap([x], "expand_dims")
-    return t.graph.apply("expand_dims", [t], {"axis": axis})
+    return apply("expand_dims", [x], axis=axis)
 
 
 def _normalize_expand_dims(nodes, attrs):
@@ -215,8 +212,7 @@ register(OpDef(
 
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     """Remove size-1 axes (None: every axis statically known to be 1)."""
-    (t,) = wrap([x], "squeeze")
-    return t.graph.apply("squeeze", [t], {"axis": axis})
+    return apply("squeeze", [x], axis=axis)
 
 
 def _normalize_squeeze(nodes, attrs):
@@ -253,8 +249,7 @@ def concatenate(tensors: Any, axis: int = 0) -> Tensor:
     """Join tensors along ``axis``; other dims must match exactly."""
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
         raise TypeError("concatenate takes a non-empty list of tensors")
-    ts = wrap(list(tensors), "concatenate")
-    return graph_of(ts, "concatenate").apply("concatenate", ts, {"axis": axis})
+    return apply("concatenate", list(tensors), axis=axis)
 
 
 def _concatenate_infer(nodes, attrs):
