@@ -8,7 +8,8 @@ class ShapeError(ValueError):
 
 
 class NonFiniteError(FloatingPointError):
-    """A value became NaN or inf in a function compiled with ``check_finite=True``."""
+    """A value became NaN or inf in a function compiled with ``check_finite``; ``.value`` is
+    the offending array."""
 
 
 class ShapeWarning(UserWarning):

@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
 from graphc.ir.node import user_location
@@ -32,9 +34,27 @@ def get_activation(activation: str | Callable[[Tensor], Tensor] | None
                      "a function Tensor -> Tensor")
 
 
+def _size(v: Any, what: str) -> int:
+    """A layer size: an int >= 1 (a float or bool is a TypeError, not silently truncated)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {v!r}")
+    if v < 1:
+        raise ValueError(f"{what} must be >= 1, got {v}")
+    return int(v)
+
+
+def _float_dtype(x: Tensor) -> np.dtype:
+    """The params' default dtype: the input's float dtype, float64 for other inputs."""
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
 @dataclasses.dataclass(eq=False, repr=False)
 class Linear(Module):
-    """``x @ W + b``: x ``(..., n_in)``, W ``(n_in, n_out)``, b ``(n_out,)``."""
+    """``x @ W + b``: x ``(..., n_in)``, W ``(n_in, n_out)``, b ``(n_out,)``.
+
+    ``dtype`` of W and b: None follows the input (float32 in, float32 params; float64 for
+    integer inputs).
+    """
 
     n_in: int
     n_out: int
@@ -44,15 +64,20 @@ class Linear(Module):
     W: Tensor | None = dataclasses.field(default=None, init=False, repr=False)
     b: Tensor | None = dataclasses.field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.n_in, self.n_out = _size(self.n_in, "n_in"), _size(self.n_out, "n_out")
+
     def build(self, x: Tensor) -> None:
         if x.ndim == 0 or not definitely_equal(x.shape[-1], self.n_in):
             raise ShapeError(
                 f"Linear({self.n_in}, {self.n_out}) expects inputs (..., {self.n_in}), got "
                 f"{x.shape}\n  at {user_location()}"
             )
-        self.W = self.param("W", self.init, (self.n_in, self.n_out), self.dtype)
+        dtype = self.dtype if self.dtype is not None else _float_dtype(x)
+        self.W = self.param("W", self.init, (self.n_in, self.n_out), dtype)
         if self.bias:
-            self.b = self.param("b", initializers.zeros, (self.n_out,), self.dtype)
+            self.b = self.param("b", initializers.zeros, (self.n_out,), dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         y = x @ self.W
@@ -76,9 +101,11 @@ class MLP(Module):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        sizes = [int(s) for s in self.sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"MLP sizes must be >= 2 positive ints, got {list(self.sizes)}")
+        if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__iter__"):
+            raise TypeError(f"MLP sizes must be a list of ints, got {self.sizes!r}")
+        sizes = [_size(s, f"MLP sizes[{k}]") for k, s in enumerate(self.sizes)]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP sizes must list >= 2 sizes (in, ..., out), got {sizes}")
         self.sizes = tuple(sizes)
         self._act = get_activation(self.activation)
         self._final = get_activation(self.final_activation)

@@ -10,7 +10,8 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal
 from graphc.ir.node import user_location
 from graphc.ir.tensor import Tensor
-from graphc.ops import astype, expand_dims, log_softmax, mean, square, sum, take_along_axis
+from graphc.ops import (astype, equal, expand_dims, log_softmax, mean, square, sum,
+                        take_along_axis)
 from graphc.ops._common import wrap
 
 
@@ -63,13 +64,19 @@ def cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
 
 
 def accuracy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
-    """Fraction of rows whose true class has the largest logit (no gradient)."""
+    """Fraction of rows whose true class has the largest logit (no gradient).
+
+    A tie for the largest logit counts as a miss: a model that outputs constants scores 0,
+    not 1. One-hot labels pick the true class's logit as ``sum(onehot * logits)``.
+    """
     z, y, axis = _labels(logits, labels, axis, "accuracy")
     if y.dtype.kind in "iu":
         picked = take_along_axis(z, expand_dims(y, axis), axis=axis)
     else:
         picked = sum(y * z, axis=axis, keepdims=True)
-    return mean(astype(picked >= z.max(axis=axis, keepdims=True), np.float64))
+    # the true class is the unique maximum: it is the only logit >= its own (nan: none is)
+    at_least = sum(astype(z >= picked, np.float64), axis=axis)
+    return mean(astype(equal(at_least, 1.0), np.float64))
 
 
 __all__ = ["accuracy", "cross_entropy", "mse_loss"]

@@ -7,24 +7,30 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from graphc.backend.function import Function, compile
+from graphc.errors import NonFiniteError, ShapeError
 from graphc.ir.graph import Graph
+from graphc.ir.nxgraph import needed
 from graphc.ir.tensor import Tensor
 from graphc.nn.module import Module
 from graphc.optim.base import Optimizer
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became nan or inf during ``fit``; ``.step`` (1-based), ``.epoch``, ``.loss``."""
+    """The loss became nan or inf during ``fit``; ``.step`` (1-based), ``.epoch``, ``.loss``,
+    and ``.history`` (what was measured up to the step before). That step committed nothing:
+    the params and the optimiser state hold their values from before it."""
 
-    def __init__(self, message: str, step: int, epoch: int, loss: float):
+    def __init__(self, message: str, step: int, epoch: int, loss: float,
+                 history: History | None = None):
         super().__init__(message)
-        self.step, self.epoch, self.loss = step, epoch, loss
+        self.step, self.epoch, self.loss, self.history = step, epoch, loss, history
 
 
 @dataclasses.dataclass
@@ -61,6 +67,8 @@ def _feeds(g: Graph, data: Data, what: str) -> tuple[dict[str, np.ndarray], int]
         if not isinstance(k, str) or k not in g.inputs:
             raise KeyError(f"{what}: graph {g.name!r} has no input {k!r} "
                            f"(inputs: {', '.join(g.inputs)})")
+        if k in feeds:
+            raise ValueError(f"{what}: input {k!r} is given twice (as a Tensor and by name)")
         feeds[k] = np.asarray(v)
     sizes = {k: (a.shape[0] if a.ndim else None) for k, a in feeds.items()}
     n = set(sizes.values())
@@ -68,6 +76,20 @@ def _feeds(g: Graph, data: Data, what: str) -> tuple[dict[str, np.ndarray], int]
         raise ValueError(f"{what}: every array needs the same number of samples along axis 0, "
                          f"got {sizes}")
     return feeds, n.pop()
+
+
+def _needs(feeds: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> None:
+    missing = [k for k in names if k not in feeds]
+    if missing:
+        raise KeyError(f"{what} has no array for input(s) {', '.join(map(repr, missing))}")
+
+
+def _count(v: Any, what: str, least: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {v!r}")
+    if v < least:
+        raise ValueError(f"{what} must be >= {least}, got {v}")
+    return int(v)
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool):
@@ -90,6 +112,19 @@ def evaluate_batches(fn: Function, feeds: Mapping[str, np.ndarray], n: int,
     return [float(v) for v in totals / n]
 
 
+#: fit's compiled functions per optimiser (which is bound to one graph), so that fitting
+#: again neither recompiles nor adds another copy of the update graph
+_COMPILED: weakref.WeakKeyDictionary[Optimizer, dict[tuple, Function]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _compiled(optimizer: Optimizer, key: tuple, make: Callable[[], Function]) -> Function:
+    cache = _COMPILED.setdefault(optimizer, {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
         batch_size: int = 32, params: Sequence[Tensor] | None = None,
         val_data: Data | None = None, metrics: Mapping[str, Tensor] | None = None,
@@ -104,33 +139,51 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     gives the same result. ``val_data`` is evaluated after every epoch with the loss and
     ``metrics`` ({name: scalar Tensor}). ``on_epoch_end(epoch, history)`` may change
     ``optimizer.lr`` (no recompilation) or return True to stop. A tqdm bar shows the loss.
-    Raises ``NonFiniteLossError`` naming the step when the loss is nan or inf.
+    The compiled step is kept per (optimizer, loss, params): fitting again reuses it.
+
+    Raises ``NonFiniteLossError`` naming the step when the loss is nan or inf; that step
+    commits nothing, so the params and the optimiser state hold their values from before it.
+    Bad arguments raise before anything changes.
     """
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         raise TypeError(f"fit needs a scalar loss Tensor, got {loss!r}")
-    if int(epochs) < 0 or int(batch_size) < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    epochs, batch_size = int(epochs), int(batch_size)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"fit needs a gc.optim optimiser, got {type(optimizer).__name__}")
+    epochs = _count(epochs, "epochs", 0)
+    batch_size = _count(batch_size, "batch_size", 1)
     g = loss.graph
-    feeds, n = _feeds(g, data, "data")
-    step_fn = compile(loss, updates=optimizer.updates(loss, params))
-    missing = [k for k in step_fn.input_names if k not in feeds]
-    if missing:
-        raise KeyError(f"data has no array for input(s) {', '.join(map(repr, missing))}")
-    val = None
+    if optimizer.graph is not None and optimizer.graph is not g:
+        optimizer.updates(loss)  # raises the "bound to graph" error
+    params = optimizer.check_params(g, params)
     metrics = dict(metrics or {})
+    for k, m in metrics.items():
+        g.own(m, f"metrics[{k!r}]")
+        if m.ndim != 0:
+            raise ShapeError(f"metrics[{k!r}] must be a scalar Tensor, got shape {m.shape}")
+    if metrics and val_data is None:
+        raise ValueError("metrics are computed on val_data; pass val_data too")
+    feeds, n = _feeds(g, data, "data")
+    _needs(feeds, _input_names(g, [loss]), "data")
     if val_data is not None:
         vfeeds, vn = _feeds(g, val_data, "val_data")
-        val_fn = compile([loss, *metrics.values()])
-        val = (val_fn, vfeeds, vn)
-    elif metrics:
-        raise ValueError("metrics are computed on val_data; pass val_data too")
-
-    rng = (seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+        _needs(vfeeds, _input_names(g, [loss, *metrics.values()]), "val_data")
     per_epoch = (n // batch_size if drop_last else math.ceil(n / batch_size))
     if per_epoch == 0:
         raise ValueError(f"no batch to train on: {n} samples, batch_size {batch_size}, "
                          f"drop_last={drop_last}")
+    rng = (seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+
+    # the step raises before its commit when the loss is not finite (check_finite="outputs")
+    step_fn = _compiled(optimizer, ("step", loss.id, tuple(p.id for p in params),
+                                    optimizer.config()),
+                        lambda: compile(loss, updates=optimizer.updates(loss, params),
+                                        check_finite="outputs"))
+    val = None
+    if val_data is not None:
+        val_fn = _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values())),
+                           lambda: compile([loss, *metrics.values()]))
+        val = (val_fn, vfeeds, vn)
+
     hist = History(val_metrics={k: [] for k in metrics})
     bar = _progress(progress, epochs * per_epoch, desc or f"fit {g.name}")
     t0 = last_shown = time.perf_counter()
@@ -143,15 +196,18 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
             for b, (idx, size) in enumerate(_batches(n, batch_size,
                                                       rng if shuffle else None, drop_last)):
                 step += 1
-                value = float(step_fn(**{k: feeds[k][idx] for k in step_fn.input_names}))
-                if not math.isfinite(value):
+                try:
+                    value = float(step_fn(**{k: feeds[k][idx] for k in step_fn.input_names}))
+                except NonFiniteError as e:
+                    value = float(e.value)
                     last = (f"; the last finite loss was {hist.step_loss[-1]:.6g} at step "
                             f"{step - 1}" if hist.step_loss else "")
                     raise NonFiniteLossError(
                         f"the loss became {value} at step {step} (epoch {epoch}/{epochs}, batch "
-                        f"{b + 1}/{per_epoch}, lr {optimizer.lr:g}){last}. The parameters now "
-                        "hold this step's (non-finite) update. Try a smaller learning rate, or "
-                        "check the data for nan/inf.", step=step, epoch=epoch, loss=value)
+                        f"{b + 1}/{per_epoch}, lr {optimizer.lr:g}){last}. This step was not "
+                        "applied: the params hold their values from before it. Try a smaller "
+                        "learning rate, or check the data for nan/inf.",
+                        step=step, epoch=epoch, loss=value, history=hist) from None
                 hist.step_loss.append(value)
                 total += value * size
                 seen += size
@@ -173,13 +229,19 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
                     shown += f" {k} {v:.4g}"
             if bar is not None:
                 bar.set_postfix_str(shown, refresh=False)
-            if on_epoch_end is not None and on_epoch_end(epoch, hist) is True:
+            if on_epoch_end is not None and on_epoch_end(epoch, hist) in (True, np.True_):
                 break
     finally:
         hist.seconds = time.perf_counter() - t0
         if bar is not None:
             bar.close()
     return hist
+
+
+def _input_names(g: Graph, outputs: Sequence[Tensor]) -> list[str]:
+    """The graph inputs that ``outputs`` depend on."""
+    return [g.node(i).name for i in needed(g, [t.id for t in outputs])
+            if g.node(i).role == "input"]
 
 
 def _progress(enabled: bool, total: int, desc: str):
@@ -211,7 +273,8 @@ def _named(target: Target) -> tuple[Graph, list[str]]:
 
 def save_params(target: Target, path: str | os.PathLike) -> list[str]:
     """Write the values of ``target``'s params (a Graph: all of them, optimiser state too;
-    a Module or list: those) to an ``.npz`` file, keyed by param name. Returns the names."""
+    a Module or list: those) to an ``.npz`` file, keyed by param name (numpy adds the
+    ``.npz`` suffix when ``path`` lacks it; ``load_params`` finds it). Returns the names."""
     g, names = _named(target)
     np.savez(path, **{k: g.params[k] for k in names})
     return names
@@ -220,26 +283,39 @@ def save_params(target: Target, path: str | os.PathLike) -> list[str]:
 def load_params(target: Target, path: str | os.PathLike, strict: bool = True) -> list[str]:
     """Copy values from an ``.npz`` written by ``save_params`` into ``target``'s params, in
     place (compiled functions see them). ``strict``: every param must be in the file and no
-    extra; shapes must match always. Returns the names loaded."""
+    extra; shapes must match always. Everything is checked before anything is copied: a
+    failed load changes no param. Returns the names loaded."""
     g, names = _named(target)
-    with np.load(path, allow_pickle=False) as f:
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"  # np.savez added the suffix
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not an .npz file written by save_params ({e})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: holds one array, not an .npz file written by save_params")
+    with f:
         stored = {k: f[k] for k in f.files}
     if strict:
         missing = [k for k in names if k not in stored]
         extra = [k for k in stored if k not in names]
         if missing or extra:
-            raise ValueError(f"{os.fspath(path)}: params missing from the file: {missing}; "
+            raise ValueError(f"{path}: params missing from the file: {missing}; "
                              f"in the file but not in the target: {extra}")
-    loaded = []
-    for k in names:
-        if k not in stored:
-            continue
+    loaded = [k for k in names if k in stored]
+    for k in loaded:
         dst, src = g.params[k], stored[k]
         if dst.shape != src.shape:
-            raise ValueError(f"{os.fspath(path)}: param {k!r} has shape {src.shape} in the "
+            raise ValueError(f"{path}: param {k!r} has shape {src.shape} in the "
                              f"file, {dst.shape} in the graph")
-        np.copyto(dst, src, casting="same_kind")
-        loaded.append(k)
+        if not np.can_cast(src.dtype, dst.dtype, "same_kind"):
+            raise TypeError(f"{path}: param {k!r} is {src.dtype} in the file, {dst.dtype} in "
+                            "the graph")
+    for k in loaded:
+        np.copyto(g.params[k], stored[k], casting="same_kind")
     return loaded
 
 

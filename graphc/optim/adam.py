@@ -46,6 +46,10 @@ class Adam(Optimizer):
             out[v] = v_new
         return out
 
+    def config(self) -> tuple:
+        """(betas, eps)."""
+        return (self.betas, self.eps)
+
     def __repr__(self) -> str:
         return f"<gc.optim.Adam lr={self.lr:g} betas={self.betas} eps={self.eps:g}>"
 

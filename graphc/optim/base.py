@@ -67,7 +67,24 @@ class Optimizer:
         if not isinstance(loss, Tensor):
             raise TypeError(f"updates takes the loss Tensor, got {type(loss).__name__}")
         g = loss.graph
-        self._bind(g)
+        if self.graph is not None and self.graph is not g:
+            raise ValueError(f"this optimiser is bound to graph {self.graph.name!r}; make a new "
+                             f"one for graph {g.name!r}")
+        params = self.check_params(g, params)
+        if grads is None:
+            grads = grad(loss, params)
+        elif len(grads) != len(params):
+            raise ValueError(f"got {len(grads)} grads for {len(params)} params")
+        self._bind(g)  # only once the arguments are known to be good
+        with g.name_scope(self._scope):
+            new = self._rules(params, list(grads))
+        return new
+
+    @staticmethod
+    def check_params(g: Graph, params: Sequence[Tensor] | None) -> list[Tensor]:
+        """``params`` (default: ``g``'s trainable params) checked: trainable params of ``g``."""
+        if isinstance(params, Tensor):
+            raise TypeError("params must be a list of param Tensors, got one Tensor")
         params = list(g.trainable if params is None else params)
         if not params:
             raise ValueError(f"graph {g.name!r} has no trainable params to update")
@@ -77,13 +94,13 @@ class Optimizer:
                 raise TypeError(f"params[{k}] ({p!r}) is not a param")
             if not p.node.attr["trainable"]:
                 raise ValueError(f"params[{k}] ({p.name!r}) is not trainable")
-        if grads is None:
-            grads = grad(loss, params)
-        elif len(grads) != len(params):
-            raise ValueError(f"got {len(grads)} grads for {len(params)} params")
-        with g.name_scope(self._scope):
-            new = self._rules(params, list(grads))
-        return new
+        if len({p.id for p in params}) != len(params):
+            raise ValueError(f"params lists a param twice: {[p.name for p in params]}")
+        return params
+
+    def config(self) -> tuple:
+        """The fixed hyperparameters that the update graph bakes in (all but the lr)."""
+        return ()
 
     def _rules(self, params: list[Tensor], grads: list[Tensor]) -> dict[Tensor, Tensor]:
         raise NotImplementedError
@@ -92,9 +109,6 @@ class Optimizer:
     def _bind(self, g: Graph) -> None:
         if self.graph is g:
             return
-        if self.graph is not None:
-            raise ValueError(f"this optimiser is bound to graph {self.graph.name!r}; make a new "
-                             f"one for graph {g.name!r}")
         base = self.name or self.default_name
         name, k = base, 0
         while any(n.startswith(name + "/") for n in g.params):

@@ -42,6 +42,10 @@ class SGD(Optimizer):
             out[v] = v_new
         return out
 
+    def config(self) -> tuple:
+        """(momentum, nesterov)."""
+        return (self.momentum, self.nesterov)
+
     def __repr__(self) -> str:
         return (f"<gc.optim.SGD lr={self.lr:g} momentum={self.momentum:g}"
                 f"{' nesterov' if self.nesterov else ''}>")

@@ -198,3 +198,99 @@ def test_resume_from_a_checkpoint_equals_training_straight_through(tmp_path):
                         progress=False)
     assert resumed.step_loss == pytest.approx(straight.step_loss[4:], rel=1e-12)
     assert all(np.allclose(g.params[k], g2.params[k], rtol=1e-12) for k in g.params)
+
+
+# ------------------------------------------------------------------------------- review
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_non_finite_step_commits_nothing():
+    """The params and optimiser state after the error are those from before the bad step."""
+    g, x, y, model, loss, xv, yv = _regression()
+    xv = xv.copy()
+    xv[20] = np.nan                           # batch 3 (samples 16..23) with batch_size 8
+    with pytest.raises(gc.nn.NonFiniteLossError, match="step 3 .*not applied") as e:
+        gc.nn.fit(loss, gc.optim.Adam(0.01), {x: xv, y: yv}, batch_size=8, shuffle=False,
+                  progress=False)
+    assert e.value.history.step_loss and len(e.value.history.step_loss) == 2
+    # the same two good steps again, from the same start, give the values the error left
+    g2, x2, y2, model2, loss2, *_ = _regression()
+    gc.nn.fit(loss2, gc.optim.Adam(0.01), {x2: xv[:16], y2: yv[:16]}, batch_size=8,
+              shuffle=False, progress=False)
+    assert all(np.isfinite(v).all() for v in g.params.values())
+    for k in g.params:
+        np.testing.assert_array_equal(g.params[k], g2.params[k], err_msg=k)
+
+
+def test_fit_reuses_its_compiled_step():
+    g, x, y, model, loss, xv, yv = _regression()
+    opt = gc.optim.SGD(0.1, momentum=0.5)
+    data = {x: xv, y: yv}
+    gc.nn.fit(loss, opt, data, progress=False, val_data=data)
+    n = len(g.nodes)
+    h = gc.nn.fit(loss, opt, data, progress=False, val_data=data)
+    assert len(g.nodes) == n and h.steps == 2          # no second copy of the update graph
+    opt.momentum = 0.0                                 # a new hyperparameter: a new step
+    gc.nn.fit(loss, opt, data, progress=False)
+    assert len(g.nodes) > n
+
+
+def test_bad_fit_arguments_raise_before_anything_changes():
+    g, x, y, model, loss, xv, yv = _regression()
+    opt = gc.optim.Adam(0.1)
+    before = {k: v.copy() for k, v in g.params.items()}
+    mae = gc.mean(gc.abs(model(x) - y))
+    bad = [
+        (dict(data={x: xv}), KeyError, "data has no array for input.*'y'"),
+        (dict(data={x: xv, "x": xv, y: yv}), ValueError, "'x' is given twice"),
+        (dict(val_data={x: xv}), KeyError, "val_data has no array for input.*'y'"),
+        (dict(val_data={x: xv, y: yv}, metrics={"pred": model(x)}), gc.ShapeError,
+         r"metrics\['pred'\] must be a scalar"),
+        (dict(val_data={x: xv, y: yv}, metrics={"mae": 0.5}), TypeError,
+         r"metrics\['mae'\] must be a graphc Tensor"),
+        (dict(epochs=1.5), TypeError, "epochs must be an int"),
+        (dict(batch_size=True), TypeError, "batch_size must be an int"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(params=[g.param_tensors["mlp/0/W"]] * 2), ValueError, "twice"),
+        (dict(optimizer="adam"), TypeError, "gc.optim optimiser"),
+    ]
+    for kwargs, exc, msg in bad:
+        args = {"data": {x: xv, y: yv}, "optimizer": opt, "progress": False, **kwargs}
+        with pytest.raises(exc, match=msg):
+            gc.nn.fit(loss, **args)
+    assert opt.graph is None and list(g.params) == list(before)
+    assert all(np.array_equal(g.params[k], before[k]) for k in before)
+    assert gc.nn.fit(loss, opt, {x: xv, y: yv}, val_data={x: xv, y: yv},
+                     metrics={"mae": mae}, progress=False).val_metrics["mae"]
+
+
+def test_small_datasets_batch_size_one_and_numpy_true_stops():
+    g, x, loss = _mean_of_x()
+    h = gc.nn.fit(loss, gc.optim.SGD(0.1), {x: np.arange(3.0)}, batch_size=32, epochs=2,
+                  progress=False)
+    assert h.step_loss == [1.0, 1.0]                  # one partial batch per epoch
+    h = gc.nn.fit(loss, gc.optim.SGD(0.1), {"x": np.arange(3.0)}, batch_size=1, shuffle=False,
+                  epochs=3, progress=False, on_epoch_end=lambda e, h: np.bool_(e == 2))
+    assert h.step_loss == [0.0, 1.0, 2.0] * 2
+
+
+def test_load_params_is_all_or_nothing_and_finds_the_npz_suffix(tmp_path):
+    g, x, y, model, loss, xv, yv = _regression()
+    before = {k: v.copy() for k, v in g.params.items()}
+    good = {k: v + 1 for k, v in before.items()}
+    np.savez(tmp_path / "half.npz", **{**good, "mlp/1/b": np.zeros(3)})   # the last is bad
+    with pytest.raises(ValueError, match=r"'mlp/1/b' has shape \(3,\) in the file"):
+        gc.nn.load_params(g, tmp_path / "half.npz")
+    assert all(np.array_equal(g.params[k], before[k]) for k in before)
+    # numpy adds .npz to a path without it; loading the same path finds the file
+    gc.nn.save_params(g, tmp_path / "ckpt")
+    assert gc.nn.load_params(g, tmp_path / "ckpt") == list(before)
+    with pytest.raises(FileNotFoundError):
+        gc.nn.load_params(g, tmp_path / "nope.npz")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not an .npz file"):
+        gc.nn.load_params(g, tmp_path / "junk.npz")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="one array, not an .npz"):
+        gc.nn.load_params(g, tmp_path / "one.npy")
+    np.savez(tmp_path / "str.npz", **{**before, "mlp/0/b": np.array(["a"] * 8)})
+    with pytest.raises(TypeError, match="'mlp/0/b' is <U1 in the file"):
+        gc.nn.load_params(g, tmp_path / "str.npz")

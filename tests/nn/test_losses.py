@@ -78,3 +78,16 @@ def test_accuracy():
     assert gc.compile(gc.nn.accuracy(z, lab))(zv, lv) == pytest.approx(0.75)
     z4 = g.input("z4", (4, 3))
     assert gc.evaluate(gc.nn.accuracy(z4, np.eye(3)[lv]), {z4: zv}) == pytest.approx(0.75)
+
+
+def test_accuracy_counts_a_tie_as_a_miss():
+    g = gc.Graph("acc")
+    z = g.input("z", ("B", 3))
+    lab = g.input("label", ("B",), np.int64)
+    f = gc.compile(gc.nn.accuracy(z, lab))
+    assert f(np.zeros((4, 3)), np.array([0, 1, 2, 0])) == 0.0   # a constant model: not 100%
+    assert f(np.array([[2.0, 2, 0], [0, 1, 3]]), np.array([0, 2])) == 0.5
+    assert f(np.array([[np.nan, 0, 0]]), np.array([0])) == 0.0
+    onehot = g.input("onehot", ("B", 3))
+    h = gc.compile(gc.nn.accuracy(z, onehot))
+    assert h(np.array([[2.0, 2, 0], [0, 1, 3]]), np.eye(3)[[0, 2]]) == 0.5

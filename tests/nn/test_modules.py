@@ -145,3 +145,58 @@ def test_linear_without_bias_and_float32():
     lin(g.input("x32", ("B", 2), np.float32))
     assert list(lin.named_parameters()) == ["linear/W"]
     assert g.params["linear/W"].dtype == np.float32
+
+
+# ------------------------------------------------------------------------------- review
+def test_layer_sizes_are_checked_when_declared():
+    for bad, exc, msg in [((0, 2), ValueError, "n_in must be >= 1"),
+                          ((2, -1), ValueError, "n_out must be >= 1"),
+                          (("2", 3), TypeError, "n_in must be an int, got '2'"),
+                          ((2.0, 3), TypeError, "n_in must be an int")]:
+        with pytest.raises(exc, match=msg):
+            gc.nn.Linear(*bad)
+    with pytest.raises(TypeError, match=r"MLP sizes\[1\] must be an int, got 2.5"):
+        gc.nn.MLP([2, 2.5, 1])                      # not silently truncated to 2
+    with pytest.raises(TypeError, match="list of ints"):
+        gc.nn.MLP("21")
+    assert gc.nn.MLP(np.array([2, 3, 1])).sizes == (2, 3, 1)
+
+
+def test_params_follow_the_float_dtype_of_the_input():
+    g = gc.Graph("m")
+    y = gc.nn.MLP([2, 3, 1])(g.input("x", ("B", 2), np.float32))
+    assert y.dtype == np.float32 and g.params["mlp/0/W"].dtype == np.float32
+    gc.nn.Linear(2, 2)(g.input("i", ("B", 2), np.int64))
+    assert g.params["linear/W"].dtype == np.float64
+
+
+def test_weight_sharing_and_a_custom_module_with_two_children():
+    import dataclasses
+
+    @dataclasses.dataclass(eq=False, repr=False)
+    class Twice(gc.nn.Module):
+        """The same Linear applied twice (shared weights), then a head."""
+
+        n: int = 2
+
+        def __post_init__(self):
+            super().__post_init__()
+            self.body, self.head = gc.nn.Linear(self.n, self.n), gc.nn.Linear(self.n, 1)
+
+        def forward(self, x):
+            return self.head(gc.tanh(self.body(gc.tanh(self.body(x)))))
+
+    g, x = _graph(2)
+    m = Twice()
+    out = m(x)
+    assert list(m.named_parameters()) == ["twice/linear/W", "twice/linear/b",
+                                          "twice/linear_1/W", "twice/linear_1/b"]
+    P, xv = g.params, np.random.default_rng(0).normal(size=(4, 2))
+
+    def body(v):
+        return np.tanh(v @ P["twice/linear/W"] + P["twice/linear/b"])
+
+    ref = body(body(xv)) @ P["twice/linear_1/W"] + P["twice/linear_1/b"]
+    np.testing.assert_allclose(gc.compile(out)(xv), ref, rtol=1e-12)
+    # the shared W's gradient is the sum over both uses (checked by finite differences)
+    gc.check_grad(gc.sum(out), [g.param_tensors["twice/linear/W"]], {x: xv})

@@ -167,3 +167,104 @@ def test_optimiser_errors():
         gc.optim.SGD(0.1).updates(loss, [state])
     with pytest.raises(ValueError, match="2 grads for 1 params"):
         gc.optim.SGD(0.1).updates(loss, [W], grads=gc.grad(loss, [W, b]))
+
+
+# ---------------------------------------------------------------- review: trajectories, errors
+def _mlp_problem():
+    """A tanh MLP 3 -> 5 -> 2 with MSE: nonlinear, so a wrong rule shows within a few steps."""
+    g = gc.Graph("mlp")
+    x, y = g.input("x", ("B", 3)), g.input("y", ("B", 2))
+    model = gc.nn.MLP([3, 5, 2], rng=3)
+    return g, x, y, model, gc.nn.mse_loss(model(x), y)
+
+
+def _torch_mlp_trajectory(make, values, lrs):
+    torch = pytest.importorskip("torch")
+    ps = [torch.tensor(values[k], requires_grad=True)
+          for k in ("mlp/0/W", "mlp/0/b", "mlp/1/W", "mlp/1/b")]
+    opt, out = make(torch, ps), []
+    for lr in lrs:
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad()
+        h = torch.tanh(torch.tensor(X) @ ps[0] + ps[1])
+        torch.mean((h @ ps[2] + ps[3] - torch.tensor(Y)) ** 2).backward()
+        opt.step()
+        out.append([p.detach().numpy().copy() for p in ps])
+    return out
+
+
+@pytest.mark.parametrize("name,ours,theirs", [
+    ("sgd", lambda: gc.optim.SGD(0.3), lambda t, p: t.optim.SGD(p, lr=0.3)),
+    ("momentum", lambda: gc.optim.SGD(0.3, momentum=0.9),
+     lambda t, p: t.optim.SGD(p, lr=0.3, momentum=0.9)),
+    ("nesterov", lambda: gc.optim.SGD(0.3, momentum=0.7, nesterov=True),
+     lambda t, p: t.optim.SGD(p, lr=0.3, momentum=0.7, nesterov=True)),
+    ("adam", lambda: gc.optim.Adam(0.05, betas=(0.8, 0.99), eps=1e-7),
+     lambda t, p: t.optim.Adam(p, lr=0.05, betas=(0.8, 0.99), eps=1e-7)),
+])
+def test_mlp_trajectory_equals_torch_with_an_lr_change(name, ours, theirs):
+    """Five steps of an MLP from the same init, the lr changed after step 2, to 1e-10."""
+    g, x, y, model, loss = _mlp_problem()
+    init = {k: v.copy() for k, v in g.params.items()}
+    opt = ours()
+    lrs = [opt.lr] * 2 + [opt.lr / 3] * 3
+    step = gc.compile(loss, updates=opt.updates(loss))
+    got = []
+    for lr in lrs:
+        opt.lr = lr
+        step(X, Y)
+        got.append([g.params[k].copy() for k in model.named_parameters()])
+    want = _torch_mlp_trajectory(theirs, init, lrs)
+    for k, (a, b) in enumerate(zip(got, want, strict=True)):
+        for pa, pb in zip(a, b, strict=True):
+            np.testing.assert_allclose(pa, pb, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name}: after step {k + 1}")
+
+
+def test_two_optimisers_on_disjoint_params_in_one_step():
+    g, x, y, W, b, loss = _problem()
+    sgd, adam = gc.optim.SGD(0.1), gc.optim.Adam(0.05, betas=(0.7, 0.9), eps=1e-3)
+    step = gc.compile(loss, updates={**sgd.updates(loss, [W]), **adam.updates(loss, [b])})
+    step(X, Y)
+    gW, gb = _grads(W0, B0)
+    np.testing.assert_allclose(g.params["W"], W0 - 0.1 * gW, rtol=1e-12)
+    np.testing.assert_allclose(g.params["b"], _numpy_adam(0.05, 0.7, 0.9, 1e-3, steps=1)[0][1],
+                               rtol=1e-12)
+
+
+def test_a_failed_updates_call_binds_nothing():
+    g, x, y, W, b, loss = _problem()
+    opt = gc.optim.SGD(0.1, momentum=0.9)
+    frozen = g.param("frozen", 1.0, trainable=False)
+    n_params = list(g.params)
+    with pytest.raises(ValueError, match=r"params\[1\] \('frozen'\) is not trainable"):
+        opt.updates(loss, [W, frozen])
+    with pytest.raises(TypeError, match="list of param Tensors"):
+        opt.updates(loss, W)
+    with pytest.raises(ValueError, match="lists a param twice"):
+        opt.updates(loss, [W, W])
+    assert opt.graph is None and list(g.params) == n_params
+    g2, *_, loss2 = _problem()
+    opt.updates(loss2)                       # still free to bind to another graph
+    assert opt.graph is g2
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_check_finite_outputs_guards_the_commit():
+    """compile(check_finite="outputs"): a non-finite loss raises before any update commits."""
+    g, x, y, W, b, loss = _problem()
+    opt = gc.optim.Adam(0.1)
+    step = gc.compile(loss, updates=opt.updates(loss), check_finite="outputs")
+    step(X, Y)
+    before = {k: v.copy() for k, v in g.params.items()}
+    bad = X.copy()
+    bad[2, 1] = np.inf
+    with pytest.raises(gc.NonFiniteError) as e:
+        step(bad, Y)
+    assert np.isinf(e.value.value) or np.isnan(e.value.value)
+    assert all(np.array_equal(g.params[k], before[k]) for k in before)   # Adam's t and m too
+    step(X, Y)                                                          # and it goes on
+    assert float(g.params["adam/t"]) == 2
+    with pytest.raises(ValueError, match="check_finite must be"):
+        gc.compile(loss, check_finite="all")
