@@ -103,7 +103,22 @@ def short_loc(loc: str) -> str:
     return f"{os.path.basename(file)}:{line}" if sep else os.path.basename(loc)
 
 
-def _attr_value(v: Any) -> str:
+def index_text(index: tuple) -> str:
+    """A normalized basic index as numpy writes it: ``(("slice", None, None, None), ("int",
+    -1))`` -> ``[:, -1]``."""
+    def item(it: tuple) -> str:
+        if it[0] == "int":
+            return str(it[1])
+        if it[0] == "new":
+            return "None"
+        a, b, c = ("" if x is None else str(x) for x in it[1:])
+        return f"{a}:{b}" + (f":{c}" if c else "")
+    return "[" + ", ".join(map(item, index)) + "]"
+
+
+def _attr_value(k: str, v: Any) -> str:
+    if k == "index" and isinstance(v, tuple):
+        return index_text(v)
     if isinstance(v, tuple) and all(isinstance(d, (int, str)) for d in v) and any(
             isinstance(d, str) for d in v):
         return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
@@ -112,7 +127,7 @@ def _attr_value(v: Any) -> str:
 
 def attr_text(n: Node) -> str:
     """The op's attributes, ``axis=(0,) keepdims=False``."""
-    return " ".join(f"{k}={_attr_value(v)}" for k, v in n.attrs)
+    return " ".join(f"{k}={_attr_value(k, v)}" for k, v in n.attrs)
 
 
 def _constant_text(n: Node) -> str:

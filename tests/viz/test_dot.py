@@ -202,3 +202,12 @@ def test_fold_absorbs_the_ops_between_folded_blocks():
     text = gc.to_dot(g, fold=True)
     assert "×5" in text or "×6" in text
     assert text.count("<b>tanh</b>") <= 2
+
+
+def test_an_index_is_drawn_as_numpy_writes_it():
+    g = gc.Graph("idx")
+    x = g.input("x", ("B", 4, 3))
+    g.output("o", x[:, -1, None, 1:3] + x[0, ::2, :1][None])
+    text = gc.to_dot(g)
+    assert "index=[:, -1, None, 1:3]" in text and "index=[0, ::2, :1]" in text
+    assert "'slice'" not in text
