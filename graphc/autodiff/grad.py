@@ -16,10 +16,10 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal
-from graphc.ir.node import Node, user_location
+from graphc.ir.node import Node, at_user, user_location
 from graphc.ir.nxgraph import depends_on, needed
 from graphc.ir.tensor import Tensor
-from graphc.ops._common import is_float, wrap
+from graphc.ops._common import is_float
 from graphc.ops.registry import get_op
 
 
@@ -61,14 +61,6 @@ def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int
 
 
 def grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
-    """Gradients of ``y`` with respect to each of ``xs`` (see ``_grad``); atomic."""
-    if not isinstance(y, Tensor):
-        raise TypeError(f"grad: y must be a graphc Tensor, got {type(y).__name__}")
-    with y.graph.atomic():
-        return _grad(y, xs, seed)
-
-
-def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
     """Gradients of ``y`` with respect to each of ``xs``, as new nodes of the same graph.
 
     ``y`` must be a scalar unless ``seed`` (same shape as ``y``) is given: then the result
@@ -76,36 +68,49 @@ def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
     shape and dtype. An ``x`` that ``y`` does not depend on gets zeros of its shape.
     Comparisons, ``where``'s condition and integer tensors carry no gradient; asking for the
     gradient of an integer or bool tensor is a TypeError. Gradients are differentiable.
+    Atomic: a call that raises adds no node.
     """
-    if not isinstance(y, Tensor):
-        raise TypeError(f"grad: y must be a graphc Tensor, got {type(y).__name__}")
-    g = y.graph
     loc = user_location()
+    if not isinstance(y, Tensor):
+        raise TypeError(at_user(f"grad: y must be a graphc Tensor, got {type(y).__name__}", loc))
+    with y.graph.atomic():
+        return _grad(y, xs, seed, loc)
+
+
+def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any, loc: str) -> list[Tensor]:
+    g = y.graph
     if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
-        raise TypeError("grad: xs must be a list of Tensors (e.g. gc.grad(loss, [W, b]))")
+        raise TypeError(at_user("grad: xs must be a list of Tensors (e.g. gc.grad(loss, [W, b]))",
+                                loc))
     for k, x in enumerate(xs):
-        g.own(x, f"grad: xs[{k}]")
+        try:
+            g.own(x, f"grad: xs[{k}]")
+        except (TypeError, ValueError) as e:
+            raise type(e)(at_user(str(e), loc)) from None
         if not is_float(x):
-            raise TypeError(f"grad: xs[{k}] ({x!r}) has dtype {x.dtype}; only float tensors have "
-                            f"gradients\n  at {loc}")
+            raise TypeError(at_user(f"grad: xs[{k}] ({x!r}) has dtype {x.dtype}; only float "
+                                    "tensors have gradients", loc))
     if not is_float(y):
-        raise TypeError(f"grad: y ({y!r}) has dtype {y.dtype}; only a float y has gradients\n"
-                        f"  at {loc}")
+        raise TypeError(at_user(f"grad: y ({y!r}) has dtype {y.dtype}; only a float y has "
+                                "gradients", loc))
+    built = f" (y built at {y.node.loc})"
     if seed is None:
         if y.ndim != 0:
-            raise ShapeError(
+            raise ShapeError(at_user(
                 f"grad: y has shape {y.shape}, not a scalar; reduce it (gc.sum, gc.mean) or pass "
-                f"seed= of shape {y.shape}\n  at {loc} (y built at {y.node.loc})"
-            )
+                f"seed= of shape {y.shape}", loc) + built)
         with g.annotate(grad_of=y.id, forward_loc=y.node.loc):
             seed_t = g.constant(np.ones((), dtype=y.dtype))
     else:
-        (seed_t,) = wrap([seed], "grad seed") if isinstance(seed, Tensor) else (
-            g.constant(np.asarray(seed, dtype=y.dtype)),)
-        g.own(seed_t, "grad: seed")
+        try:
+            seed_t = (g.own(seed, "grad: seed") if isinstance(seed, Tensor)
+                      else g.constant(np.asarray(seed, dtype=y.dtype)))
+        except (TypeError, ValueError) as e:
+            why = str(e) if isinstance(seed, Tensor) else f"grad: seed: {e}"
+            raise type(e)(at_user(why, loc) + built) from None
         if seed_t.ndim != y.ndim or not all(map(definitely_equal, seed_t.shape, y.shape)):
-            raise ShapeError(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; they must "
-                             f"match\n  at {loc} (y built at {y.node.loc})")
+            raise ShapeError(at_user(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; "
+                                     "they must match", loc) + built)
 
     x_ids = [x.id for x in xs]
     relevant = set(needed(g, [y.id])) & depends_on(g, x_ids)

@@ -28,7 +28,7 @@ def relu(x, out=None):
 
 def logsumexp(x, axis, keepdims):
     """log(sum(exp(x), axis)) shifted by the max, so large inputs do not overflow."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf: an empty axis
     # an all -inf slice has max -inf; shift by 0 there to get -inf instead of nan
     m = np.where(np.isfinite(m), m, 0)
     s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
@@ -42,7 +42,7 @@ def log_softmax(x, axis):
 
 def softmax(x, axis):
     """exp(x - max) / sum(exp(x - max)): stable probabilities."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
 

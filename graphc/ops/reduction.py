@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from graphc.backend import runtime
-from graphc.ir.dims import Shape, normalize_axes, normalize_axis
+from graphc.errors import ShapeError
+from graphc.ir.dims import Shape, definitely_equal, normalize_axes, normalize_axis
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
@@ -32,10 +33,16 @@ def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
     return Shape(d for i, d in enumerate(shape) if i not in axes)
 
 
-def _reduce_infer(np_fn):
+def _reduce_infer(np_fn, empty_ok: bool = True):
+    """Shape: ``reduced_shape``; dtype: numpy's. ``empty_ok=False``: a reduction with no
+    identity (max) refuses an axis of size 0, as numpy does at run time."""
     def infer(nodes, attrs):
         x = nodes[0]
         axes = normalize_axes(attrs["axis"], x.ndim)
+        empty = [a for a in axes if definitely_equal(x.shape[a], 0)]
+        if empty and not empty_ok:
+            raise ShapeError(f"axis {empty[0]} of {x.shape} has size 0: the reduction has no "
+                             "identity, so its result over no elements is undefined")
         return reduced_shape(x.shape, axes, attrs["keepdims"]), probe_dtype(np_fn, x.dtype)
 
     return infer
@@ -58,9 +65,9 @@ def expand_back(g: Tensor, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> 
     return broadcast_to(g, x.shape)
 
 
-def _def_reduce(name: str, np_fn, vjp, doc: str) -> None:
+def _def_reduce(name: str, np_fn, vjp, doc: str, empty_ok: bool = True) -> None:
     register(OpDef(
-        name=name, kind="reduction", infer=_reduce_infer(np_fn),
+        name=name, kind="reduction", infer=_reduce_infer(np_fn, empty_ok),
         compute=lambda args, attrs, shape: np_fn(args[0], axis=attrs["axis"],
                                                  keepdims=attrs["keepdims"]),
         emit=_emit_reduce(f"xp.{np_fn.__name__}", out=True), vjp=vjp, out=True, doc=doc,
@@ -115,7 +122,7 @@ def _max_vjp(g, out, x, at, need):
     return [expand_back(g, x[0], axes, keepdims) * share]
 
 
-_def_reduce("max", np.max, _max_vjp, max.__doc__)
+_def_reduce("max", np.max, _max_vjp, max.__doc__, empty_ok=False)
 
 
 # ------------------------------------------------------------------------------ logsumexp

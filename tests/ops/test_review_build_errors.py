@@ -112,3 +112,31 @@ def test_reshape_of_an_empty_tensor_with_a_symbol():
     f = gc.compile([x.reshape(-1), x.reshape(0, 5)])
     r = f(np.zeros((4, 0)))
     assert r[0].shape == (0,) and r[1].shape == (0, 5)
+
+
+def test_max_over_an_axis_of_size_zero_is_refused_when_built():
+    g = gc.Graph()
+    z = g.input("z", ("B", 0))
+    assert z.max(axis=0).shape == (0,)  # no element reduced per output: fine, as in numpy
+    with pytest.raises(gc.ShapeError) as ei:
+        z.max(axis=-1)
+    _assert_build_error(ei, "max", "(B, 0) float64")
+    assert "size 0" in str(ei.value)
+    with pytest.raises(gc.ShapeError, match="size 0"):
+        z.max()
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")
+@pytest.mark.parametrize("build", [lambda z: gc.logsumexp(z, axis=1),
+                                   lambda z: gc.softmax(z, axis=1),
+                                   lambda z: gc.log_softmax(z, axis=-1),
+                                   lambda z: gc.softmax(z, axis=0)])
+def test_stable_normalisations_over_an_empty_axis_compute(build):
+    # logsumexp over no elements is log(0) = -inf; softmax of an empty axis is empty
+    g = gc.Graph()
+    z = g.input("z", ("B", 0))
+    t = build(z)
+    zs = np.zeros((2, 0))
+    want = np.full(2, -np.inf) if t.node.op == "logsumexp" else np.zeros((2, 0))
+    np.testing.assert_array_equal(gc.evaluate(t, {z: zs}), want)
+    np.testing.assert_array_equal(gc.compile(t)(zs), want)
