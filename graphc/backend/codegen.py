@@ -47,6 +47,11 @@ class EmitContext:
         self.node: Node | None = None
         self.inputs: list[Node] = []
         self.out: str | None = None
+        #: the memory plan's fusions (see _kernel): node id -> ones vector index (gemv), ->
+        #: (operand code, flat) for a sum of squares, -> Python operator for a 0-d op
+        self.gemv: dict[int, int] = {}
+        self.sumsq: dict[int, tuple[str, bool]] = {}
+        self.scalar_ops: dict[int, str] = {}
 
     def dim(self, d: Any) -> str:
         """Code for one dim: an int literal or the variable bound to a symbol."""
@@ -97,7 +102,7 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
     ``check_finite``: True checks every float value as it is computed; ``"outputs"`` checks
     only the float outputs, once everything is computed and before the commit.
     """
-    from graphc.passes.memory import alias_root, plan_memory, root_kind
+    from graphc.passes.memory import SCALAR_OPS, alias_root, plan_memory, root_kind
 
     if plan is None:
         plan = plan_memory(prog, enabled=False)
@@ -162,7 +167,7 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
     ctx.sumsq = {i: (f"flat_b{plan.out[d]}" if plan.out.get(d) in plan.flats
                      else names[d], g.node(d).ndim == 1 or plan.out.get(d) in plan.flats)
                  for i, d in plan.sumsq.items()}
-    ctx.scalar_ops = plan.scalar_ops
+    ctx.scalar_ops = {i: SCALAR_OPS[g.node(i).op] for i in plan.scalar_ops}
     from graphc.backend.plans import PlanCache
 
     cache = PlanCache(prog, plan, list(symbols))
@@ -337,17 +342,15 @@ def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
     a column sum as a gemv with a ones vector where the memory plan made one."""
     o = f", out={ctx.out}" if ctx.out is not None else ""
     ins = ctx.inputs
-    if n.id in getattr(ctx, "sumsq", {}):
+    if n.id in ctx.sumsq:
         flat, is_flat = ctx.sumsq[n.id]
         return f"xp.dot({flat}, {flat})" if is_flat else f"rt.sum_of_squares({flat})"
-    if n.id in getattr(ctx, "scalar_ops", ()):
-        from graphc.passes.memory import SCALAR_OPS
-
-        return f"{operands[0]} {SCALAR_OPS[n.op]} {operands[1]}"
+    if n.id in ctx.scalar_ops:
+        return f"{operands[0]} {ctx.scalar_ops[n.id]} {operands[1]}"
     if n.op == "matmul" and len(ins) == 2 and all(m.ndim == 2 and m.dtype == n.dtype
                                                   for m in ins):
         return f"xp.dot({operands[0]}, {operands[1]}{o})"
-    if n.id in getattr(ctx, "gemv", {}):
+    if n.id in ctx.gemv:
         return f"xp.dot(ones_{ctx.gemv[n.id]}, {operands[0]}{o})"
     if n.op in ("sum", "max") and n.dtype.kind == "f" and ins[0].dtype == n.dtype:
         ufunc = "add" if n.op == "sum" else "maximum"

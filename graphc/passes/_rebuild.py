@@ -37,6 +37,8 @@ class Rebuilder:
         self.src = src
         self.g = g
         self.map: Mapping = {}
+        #: facts a pass derives about nodes of the new graph, which never change once made
+        self.memo: dict[str, Any] = {}
 
     def node(self, new_id: int) -> Node:
         """A node of the new graph."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.dims import definitely_equal
+from graphc.ir.dims import broadcast_shapes, definitely_equal
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ops.reduction import reduced_shape
@@ -158,8 +158,6 @@ def drop_broadcast_operand(rb: Rebuilder, p: Pending) -> int | None:
         n = rb.node(i)
         if n.op == "broadcast_to":
             trial = ins[:k] + [n.inputs[0]] + ins[k + 1:]
-            from graphc.ir.dims import broadcast_shapes
-
             try:
                 shape = broadcast_shapes(*[rb.node(j).shape for j in trial])
             except Exception:  # noqa: BLE001 - cannot prove it broadcasts: keep the operand
@@ -190,11 +188,28 @@ def broadcast_out(rb: Rebuilder, p: Pending) -> int | None:
 
 def _is_static(rb: Rebuilder, i: int) -> bool:
     """True when node ``i`` depends only on constants and symbol sizes (``numel``): the memory
-    plan computes it once per binding."""
-    n = rb.node(i)
-    if n.role == "constant" or n.op == "numel":
-        return True
-    return n.role == "op" and bool(n.inputs) and all(_is_static(rb, j) for j in n.inputs)
+    plan computes it once per binding. Memoised per pass (the new graph only grows) and
+    iterative, so a deep graph costs linear time and no recursion."""
+    memo: dict[int, bool] = rb.memo.setdefault("static", {})
+    stack = [i]
+    while stack:
+        j = stack[-1]
+        n = rb.node(j)
+        todo = [k for k in n.inputs if k not in memo]
+        if j in memo:
+            stack.pop()
+            continue
+        if n.role == "constant" or n.op == "numel":
+            memo[j] = True
+        elif n.role != "op" or not n.inputs:
+            memo[j] = False
+        elif todo:
+            stack.extend(todo)
+            continue
+        else:
+            memo[j] = all(memo[k] for k in n.inputs)
+        stack.pop()
+    return memo[i]
 
 
 def _power_of_two(rb: Rebuilder, i: int) -> bool:
@@ -222,8 +237,6 @@ def scale_by_power_of_two(rb: Rebuilder, p: Pending) -> int | None:
                 continue
             if any(rb.node(m).dtype != p.old.dtype for m in (a, b, x)):
                 continue
-            from graphc.ir.dims import broadcast_shapes
-
             try:
                 shape = broadcast_shapes(rb.node(a).shape, rb.node(b).shape, rb.node(x).shape)
             except Exception:  # noqa: BLE001 - cannot prove it broadcasts: leave it

@@ -88,3 +88,16 @@ def test_a_broadcast_output_is_a_writable_array_of_its_own(memory):
     assert a.flags.writeable and a.strides[0] != 0
     a[0, 0] = 5.0
     assert a[1, 0] != 5.0
+
+
+def test_a_deep_graph_compiles_in_linear_time():
+    """simplify's "is this value static" walked every ancestor recursively: a RecursionError
+    past ~1000 levels, and quadratic time below that."""
+    g = gc.Graph()
+    x = g.input("x", ("B", 2))
+    h = x
+    for _ in range(1200):
+        h = gc.tanh(h) * (h * 0.5)
+    f = gc.compile(h, inputs=[x])
+    xv = np.full((3, 2), 0.3)
+    np.testing.assert_allclose(f(xv), gc.evaluate(h, {x: xv}), rtol=1e-12)
