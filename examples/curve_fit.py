@@ -91,13 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
                            mse))
         # the forward + backward graph: the loss and its gradients w.r.t. every parameter
         grads = gc.grad(loss, model.parameters())
-        if hasattr(gc, "render"):
-            try:
-                path = args.out / "curve_fit_graph.svg"
-                gc.render([loss, *grads], path)
-                images.append(path)
-            except Exception as e:  # noqa: BLE001 - a missing `dot` must not fail the demo
-                print(f"curve_fit: no diagram ({type(e).__name__}: {e})")
+        try:
+            path = args.out / "curve_fit_graph.svg"
+            gc.render([loss, *grads], path)
+            images.append(path)
+        except Exception as e:  # noqa: BLE001 - a missing `dot` must not fail the demo
+            print(f"curve_fit: no diagram ({type(e).__name__}: {e})")
         for path in images:
             print(f"curve_fit: wrote {path}")
     print(f"curve_fit: total {time.perf_counter() - t_start:.2f} s")

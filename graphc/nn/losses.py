@@ -10,8 +10,7 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal
 from graphc.ir.node import user_location
 from graphc.ir.tensor import Tensor
-from graphc.ops import (astype, equal, expand_dims, log_softmax, mean, square, sum,
-                        take_along_axis)
+from graphc.ops import astype, equal, expand_dims, log_softmax, mean, square, sum, take_along_axis
 from graphc.ops._common import wrap
 
 
