@@ -134,6 +134,9 @@ class Sequential(Module):
         super().__post_init__()
         self.steps = list(self.steps)
         for i, s in enumerate(self.steps):
+            if not callable(s):
+                raise TypeError(f"Sequential steps[{i}] must be a Module or a function "
+                                f"Tensor -> Tensor, got {type(s).__name__}")
             if isinstance(s, Module) and s.name is None:
                 s.name = str(i)
 

@@ -45,8 +45,7 @@ class Module:
             if not f.repr or not f.init:
                 continue
             v = getattr(self, f.name)
-            if f.default is not dataclasses.MISSING and v is f.default or (
-                    f.default is not dataclasses.MISSING and v == f.default):
+            if f.default is not dataclasses.MISSING and (v is f.default or v == f.default):
                 continue
             fn_name = getattr(v, "__name__", None) if callable(v) else None
             shown.append(f"{f.name}={fn_name or repr(v)}")
@@ -156,9 +155,8 @@ class Module:
 
     def values(self) -> dict[str, np.ndarray]:
         """Current parameter values (copies), by full name."""
-        g = self._graph
-        assert g is not None
-        return {k: g.params[k].copy() for k in self.named_parameters()}
+        names = self.named_parameters()  # raises the "no parameters yet" error when unbound
+        return {k: self._graph.params[k].copy() for k in names}
 
 
 __all__ = ["Module"]

@@ -200,3 +200,10 @@ def test_weight_sharing_and_a_custom_module_with_two_children():
     np.testing.assert_allclose(gc.compile(out)(xv), ref, rtol=1e-12)
     # the shared W's gradient is the sum over both uses (checked by finite differences)
     gc.check_grad(gc.sum(out), [g.param_tensors["twice/linear/W"]], {x: xv})
+
+
+def test_values_before_the_first_call_and_sequential_steps_are_checked():
+    with pytest.raises(RuntimeError, match="no parameters yet"):
+        gc.nn.Linear(2, 2).values()                  # was a bare AssertionError
+    with pytest.raises(TypeError, match=r"Sequential steps\[1\] must be a Module or a function"):
+        gc.nn.Sequential([gc.nn.Linear(2, 2), 3])    # not only when first called
