@@ -113,9 +113,10 @@ def _power_vjp(g, out, x, at, need):
     ga = gb = None
     if need[0]:
         # d(a^b)/da = b * a^(b-1), which is 0 where b == 0: the exponent b - 1 is replaced
-        # by 1 there, so that 0^-1 = inf does not make it 0 * inf = NaN at a == 0 (a constant
-        # exponent folds to a constant: this costs nothing at run time)
-        ga = g * b * power(a, where(equal(b, 0), 1, b - 1))
+        # by 1 there, so that 0^-1 = inf does not make it 0 * inf = NaN at a == 0 (needed
+        # only where b may be 0: not for a constant exponent such as the 2 of x ** 2)
+        nonzero = b.node.value is not None and bool(np.all(b.node.value != 0))
+        ga = g * b * power(a, b - 1 if nonzero else where(equal(b, 0), 1, b - 1))
     if need[1]:
         # d(a^b)/db = a^b * log(a), taken as 0 where a <= 0 (where a^b is real only for
         # integer b, and the derivative in b does not exist)
