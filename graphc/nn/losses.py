@@ -38,8 +38,11 @@ def _labels(logits: Tensor, labels: Any, axis: int, what: str) -> tuple[Tensor, 
     if y.dtype.kind in "iu":
         want = Shape([d for i, d in enumerate(z.shape) if i != axis])
         if not _same(y.shape, want):
+            hint = (" (one-hot labels must be floats: cast them with astype)"
+                    if _same(y.shape, z.shape) else "")
             raise ShapeError(f"{what}: integer labels must have shape {want} (logits {z.shape} "
-                             f"without the class axis), got {y.shape}\n  at {user_location()}")
+                             f"without the class axis), got {y.shape}{hint}\n"
+                             f"  at {user_location()}")
     elif y.dtype.kind == "f":
         if not _same(y.shape, z.shape):
             raise ShapeError(f"{what}: one-hot (or probability) labels must have the logits' "

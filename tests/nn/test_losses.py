@@ -91,3 +91,10 @@ def test_accuracy_counts_a_tie_as_a_miss():
     onehot = g.input("onehot", ("B", 3))
     h = gc.compile(gc.nn.accuracy(z, onehot))
     assert h(np.array([[2.0, 2, 0], [0, 1, 3]]), np.eye(3)[[0, 2]]) == 0.5
+
+
+def test_integer_one_hot_labels_get_a_hint():
+    g = gc.Graph("ce")
+    z = g.input("z", ("B", 3))
+    with pytest.raises(gc.ShapeError, match="one-hot labels must be floats"):
+        gc.nn.cross_entropy(z, g.input("oh", ("B", 3), np.int64))
