@@ -99,10 +99,11 @@ def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> Shape:
         else:
             sl = slice(*item[1:])
             if is_symbol(d):
-                if item[1:] not in ((None, None, None), (None, None, 1)):
+                if item[1:] not in ((None, None, None), (None, None, 1), (None, None, -1)):
                     raise ShapeError(
                         f"slicing the symbolic dim {d} (axis {axis}) with {_fmt_item(item)} gives"
-                        " a size that is not known when the graph is built; slice it whole (:)"
+                        " a size that is not known when the graph is built; slice it whole (: or"
+                        " ::-1)"
                     )
                 out.append(d)
             else:

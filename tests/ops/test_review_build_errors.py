@@ -140,3 +140,19 @@ def test_stable_normalisations_over_an_empty_axis_compute(build):
     want = np.full(2, -np.inf) if t.node.op == "logsumexp" else np.zeros((2, 0))
     np.testing.assert_array_equal(gc.evaluate(t, {z: zs}), want)
     np.testing.assert_array_equal(gc.compile(t)(zs), want)
+
+
+def test_reversing_a_symbolic_axis_keeps_its_size_and_gradient():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    r = x[::-1]
+    assert r.shape == ("B", 3)
+    X = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(gc.compile(r)(X), X[::-1])
+    w = np.arange(1.0, 4.0)
+    y = gc.sum(r[:, ::-1] * w)
+    (gx,) = gc.grad(y, [x])
+    np.testing.assert_array_equal(gc.compile(gx, inputs=[x])(X), np.broadcast_to(w[::-1], (2, 3)))
+    gc.check_grad(gc.sum(r ** 2 * w), [x], {x: X})
+    with pytest.raises(gc.ShapeError, match="slice it whole"):
+        x[::-2]
