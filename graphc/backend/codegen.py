@@ -205,6 +205,11 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
             if g.node(i).role in ("input", "param"):
                 check(i)
 
+    #: source line -> the node it computes, so that a numpy error raised at run time can be
+    #: reported at the user's line (see ``runtime_error``)
+    line_nodes: dict[int, Node] = {}
+    ns["LINE_NODES"] = line_nodes
+
     def line(i: int, out: str | None) -> None:
         n = g.node(i)
         ctx.node, ctx.inputs, ctx.out = n, [g.node(j) for j in n.inputs], out
@@ -214,6 +219,7 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
             operands = [_broadcast_operand(n, ins, k, v) for k, v in enumerate(operands)]
         expr = _kernel(n, operands, ctx) or get_op(n.op).emit(operands, n.attr, ctx)
         note = " in place" if i in plan.inplace else ""
+        line_nodes[len(lines) + 1] = n  # source line numbers start at 1
         emit(f"    {names[i]} = {expr}  # {n.op} {n.shape}{note}")
         check(i)
 
@@ -362,6 +368,26 @@ def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
     return None
 
 
+def where_built(node: Node) -> str:
+    """``  at file:line`` of a node, and for a gradient node the forward node's line."""
+    info = node.info
+    lines = [f"  at {node.loc}"]
+    if "grad_of" in info:
+        fwd = info.get("forward_op", "the forward node")
+        lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
+    return "\n".join(lines)
+
+
+def runtime_error(node: Node, e: Exception) -> Exception:
+    """A numpy error raised while computing ``node`` (an integer label out of range, ...),
+    as the contract's ValueError/TypeError naming the op, its shape and the user's line."""
+    from graphc.errors import ShapeError
+
+    kind = type(e) if isinstance(e, (ShapeError, TypeError)) else ValueError
+    return kind(f"{node.op} node %{node.id} {node.shape} failed at run time: "
+                f"{type(e).__name__}: {e}\n{where_built(node)}")
+
+
 def _nonfinite(node: Node, value: Any) -> None:
     """Raise NonFiniteError naming ``node``: op, shape, user line (and its forward node's)."""
     from graphc.errors import NonFiniteError
@@ -374,12 +400,7 @@ def _nonfinite(node: Node, value: Any) -> None:
         head = f"{node.role} {node.name!r} {node.shape} holds {what} (of {v.size} values)"
     else:
         head = f"{node.op} node %{node.id} {node.shape} produced {what} (of {v.size} values)"
-    info = node.info
-    lines = [head, f"  at {node.loc}"]
-    if "grad_of" in info:
-        fwd = info.get("forward_op", "the forward node")
-        lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
-    err = NonFiniteError("\n".join(lines))
+    err = NonFiniteError(f"{head}\n{where_built(node)}")
     err.value = v
     raise err
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.backend.binding import bind, convert_input
+from graphc.backend.codegen import runtime_error
 from graphc.errors import ShapeError
 from graphc.ir.nxgraph import needed
 from graphc.ir.tensor import Tensor
@@ -83,8 +84,12 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
             raise ShapeError(f"{n.op} node %{n.id} has shape {n.shape}, but no input binds "
                              f"{', '.join(unbound)}\n  at {n.loc}")
         shape = n.shape.bind(binding)
-        with np.errstate(all="ignore"):
-            v = np.asarray(get_op(n.op).compute([values[i] for i in n.inputs], n.attr, shape))
+        try:
+            with np.errstate(all="ignore"):
+                v = np.asarray(get_op(n.op).compute([values[i] for i in n.inputs], n.attr,
+                                                    shape))
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
+            raise runtime_error(n, e) from e
         if v.shape != shape or v.dtype != n.dtype:
             raise RuntimeError(
                 f"graphc bug: {n.op} node %{n.id} computed {v.shape} {v.dtype}, but its shape "

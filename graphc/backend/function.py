@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.codegen import Program, generate
+from graphc.backend.codegen import Program, generate, runtime_error
 from graphc.backend.evaluate import as_tensor_list
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
@@ -135,6 +135,7 @@ class Function:
         code = compile_source(self.source)
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]
+        self._line_nodes = ns["LINE_NODES"]
         self._n_inputs = len(self.input_names)
 
     @property
@@ -147,7 +148,22 @@ class Function:
         if kwargs or len(args) != self._n_inputs:
             args = self._arrange(args, kwargs)
         # the generated function commits the updates itself, after computing everything
-        return self._fn(self.graph.params, *args)
+        try:
+            return self._fn(self.graph.params, *args)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
+            node = self._failed_node(e)
+            if node is None:
+                raise  # an input check (already the contract's error) or not a node's line
+            raise runtime_error(node, e) from e
+
+    def _failed_node(self, e: BaseException):
+        """The node whose line in the generated code raised ``e`` (None if none did)."""
+        tb, node = e.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == "<graphc>":
+                node = self._line_nodes.get(tb.tb_lineno)
+            tb = tb.tb_next
+        return node
 
     def _arrange(self, args: tuple, kwargs: dict) -> list:
         names = self.input_names

@@ -226,3 +226,27 @@ def test_nan_parameters_propagate_and_do_not_crash():
     W = g.param("W", np.array([[np.nan]]))
     out = gc.compile(gc.sum(x * W))(np.ones((2, 1)))
     assert np.isnan(out)
+
+
+def test_runtime_numpy_errors_name_the_node_and_the_user_line():
+    """An integer label out of range fails inside numpy; the error names the op and the line
+    that built it, compiled or evaluated -- a ValueError, never numpy's IndexError."""
+    g = gc.Graph()
+    z = g.input("z", ("B", 3))
+    lab = g.input("lab", ("B",), dtype=np.int64)
+    picked = gc.take_along_axis(z, gc.expand_dims(lab, 1), axis=1)  # the line named
+    loss = gc.mean(picked)
+    (gz,) = gc.grad(loss, [z])
+    line = f"test_bad_input.py:{picked.node.loc.rsplit(':', 1)[1]}"
+    f = gc.compile([loss, gz])
+    bad = dict(z=np.ones((2, 3)), lab=np.array([0, 3]))
+    for run in (lambda: f(**bad), lambda: gc.evaluate([loss, gz], bad)):
+        with pytest.raises(ValueError) as info:
+            run()
+        assert not isinstance(info.value, IndexError)
+        assert "take_along_axis" in str(info.value) and line in str(info.value)
+        assert isinstance(info.value.__cause__, IndexError)
+    # binding errors keep their own type and message
+    with pytest.raises(gc.ShapeError, match="input 'lab'"):
+        f(z=np.ones((2, 3)), lab=np.zeros(3, np.int64))
+    assert f(z=np.ones((2, 3)), lab=np.array([0, 2]))[0] == 1.0
