@@ -20,22 +20,23 @@ def to_digraph(graph: Graph) -> nx.DiGraph:
     return d
 
 
+#: a virtual node joined to every root, so that one traversal serves all of them (ids are >= 0)
+_ALL = -1
+
+
 def needed(graph: Graph, roots: Iterable[int]) -> list[int]:
-    """The ids that ``roots`` depend on (roots included), in topological (id) order."""
+    """The ids that ``roots`` depend on (roots included), in topological (id) order.
+
+    One traversal from a virtual node fed by every root: linear in the graph, however many
+    roots (a training step has one per updated param and optimiser state).
+    """
     d = to_digraph(graph)
-    keep: set[int] = set()
-    for r in roots:
-        if r not in keep:
-            keep.add(r)
-            keep |= nx.ancestors(d, r)
-    return sorted(keep)
+    d.add_edges_from((r, _ALL) for r in roots)
+    return sorted(nx.ancestors(d, _ALL)) if _ALL in d else []
 
 
 def depends_on(graph: Graph, roots: Iterable[int]) -> set[int]:
-    """The ids that depend on any of ``roots`` (roots included)."""
+    """The ids that depend on any of ``roots`` (roots included); one traversal, as ``needed``."""
     d = to_digraph(graph)
-    out: set[int] = set()
-    for r in roots:
-        out.add(r)
-        out |= nx.descendants(d, r)
-    return out
+    d.add_edges_from((_ALL, r) for r in roots)
+    return nx.descendants(d, _ALL) if _ALL in d else set()
