@@ -1,8 +1,11 @@
 """Building a new graph from an old one, node by node: the machinery every pass shares.
 
 A pass never mutates a graph (graphs are append-only); it copies the nodes it keeps into a
-fresh graph, in the old order (so new ids are again a topological order), re-inferring every
-op node's shape and dtype through its op's rule, and records ``old id -> new id``. Source
+fresh graph, in the old order (so new ids are again a topological order), inferring the
+shape and dtype of every new or changed op node through its op's rule, and records
+``old id -> new id``. A node copied with operands of unchanged shape and dtype keeps its own
+(the rule would give them again), and a node that keeps its id and operands is the same
+(immutable) object in both graphs: copying an unchanged graph costs no inference. Source
 nodes keep their names, locations and metadata; the new graph shares the old graph's
 ``params`` dict, so updates committed by a compiled function land in the user's arrays.
 """
@@ -10,6 +13,7 @@ nodes keep their names, locations and metadata; the new graph shares the old gra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -50,19 +54,44 @@ class Rebuilder:
             new = self._source(n)
         else:
             ins = tuple(self.map[i] for i in n.inputs) if inputs is None else tuple(inputs)
-            new = self.add(n.op, ins, n.attr, like=n)
+            new = self._reuse(n, ins)
+            if new is None:
+                new = self.add(n.op, ins, n.attr, like=n)
         self.map[n.id] = new
         return new
 
+    def _reuse(self, n: Node, ins: tuple[int, ...]) -> int | None:
+        """Append op node ``n`` without re-inferring it, when every operand has the shape and
+        dtype it had in the old graph: an op's rule reads only its operands' shapes and
+        dtypes and its attributes, so it would give ``n``'s shape and dtype again. The node
+        object itself is shared when its id and operands are unchanged too (nodes are
+        immutable): the pipeline sees that a pass changed nothing by that identity.
+        None when an operand changed (``add`` infers)."""
+        g, old = self.g._nodes, self.src._nodes
+        if n.name is not None or not n.loc:  # add would not keep these: let it rebuild
+            return None
+        for i, j in zip(n.inputs, ins):
+            a, b = old[i], g[j]
+            if a is not b and (a.dtype != b.dtype or a.shape != b.shape):
+                return None
+        new_id = len(g)
+        g.append(n if new_id == n.id and ins == n.inputs else replace(n, id=new_id, inputs=ins))
+        return new_id
+
     def _source(self, n: Node) -> int:
+        """Copy a source node as it is (name, loc, meta, value), shared when its id is too."""
         g = self.g
-        t = g._append(n.op, (), n.attr, n.shape, n.dtype, name=n.name, loc=n.loc,
-                      meta=n.info, value=n.value)
+        if not n.loc:
+            new_id = g._append(n.op, (), n.attr, n.shape, n.dtype, name=n.name, loc=n.loc,
+                               meta=n.info, value=n.value).id
+        else:
+            new_id = len(g._nodes)
+            g._nodes.append(n if n.id == new_id else replace(n, id=new_id))
         if n.role == "input":
-            g._inputs[n.name] = t.id
+            g._inputs[n.name] = new_id
         elif n.role == "param":
-            g._params[n.name] = t.id
-        return t.id
+            g._params[n.name] = new_id
+        return new_id
 
     def add(self, op: str, inputs: Sequence[int], attrs: dict[str, Any], like: Node) -> int:
         """A new op node (shape and dtype inferred by the op's rule), with ``like``'s loc/meta."""

@@ -44,6 +44,7 @@ static values, and any value still needed later.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from graphc.backend.codegen import Program
@@ -155,21 +156,23 @@ def plan_memory(prog: Program, enabled: bool = True) -> MemoryPlan:
 
     # ------------------------------------------------------------------ in-place commits
     tail: list[tuple[int, int]] = []
+    new_count = Counter(new_values)
     for p, v in prog.updates:
         n = node(v)
         if (n.role == "op" and v not in static and v not in outputs and not consumers.get(v)
                 and get_op(n.op).out and get_op(n.op).kind in INPLACE_KINDS
                 and n.dtype == node(p).dtype and same_shape(n.shape, node(p).shape)
-                and new_values.count(v) == 1
+                and new_count[v] == 1
                 and all(j == p or alias_root(prog, j) != p for j in n.inputs)):
             tail.append((v, p))
     # a tail op may not read a param that an earlier tail op already wrote
     ok: list[tuple[int, int]] = []
-    for k, (v, p) in enumerate(tail):
-        later = [w for w, _ in tail[k + 1:]]
-        if any(alias_root(prog, j) == p for w in later for j in node(w).inputs):
-            continue
-        ok.append((v, p))
+    read_later: set[int] = set()  # what the tail ops after the current one read
+    for v, p in reversed(tail):
+        if p not in read_later:
+            ok.append((v, p))
+        read_later.update(alias_root(prog, j) for j in node(v).inputs)
+    ok.reverse()
     plan.tail = {v: p for v, p in ok}
     _fuse_sum_of_squares(prog, plan, body, consumers, outputs | update_values)
     body = [i for i in body if i not in plan.fused]

@@ -84,36 +84,52 @@ def roots_of(prog: Program) -> list[int]:
             *prog.inputs]
 
 
-def remap(prog: Program, graph: Graph, m: Mapping) -> Program:
-    """``prog`` with every id sent through ``m``, on ``graph``, rescheduled."""
+def remap(prog: Program, graph: Graph, m: Mapping, schedule: bool = True) -> Program:
+    """``prog`` with every id sent through ``m``, on ``graph``, rescheduled (``schedule=False``:
+    left unscheduled, for a program that only feeds the next pass)."""
     outputs = [m[i] for i in prog.outputs]
     updates = [(m[p], m[v]) for p, v in prog.updates]
     new = Program(graph=graph, inputs=[m[i] for i in prog.inputs], outputs=outputs,
                   updates=updates, single=prog.single)
-    new.schedule = needed(graph, [*outputs, *(i for pair in updates for i in pair)])
+    if schedule:
+        new.schedule = needed(graph, [*outputs, *(i for pair in updates for i in pair)])
     return new
 
 
+def unchanged(before: Graph, after: Graph, m: Mapping) -> bool:
+    """True when a pass gave back ``before`` as it was: every node kept at its id (the
+    Rebuilder shares the very node object when it copies one unchanged), the same outputs."""
+    return (len(after._nodes) == len(before._nodes)
+            and all(a is b for a, b in zip(after._nodes, before._nodes))
+            and after._outputs == before._outputs and all(k == v for k, v in m.items()))
+
+
 def optimize(prog: Program, options: Options | None = None) -> Program:
-    """Run the switched-on graph passes to a fixed point (at most MAX_ROUNDS rounds); with
-    ``options.debug``, verify the program after every pass."""
+    """Run the switched-on graph passes in order, round after round, to a fixed point: until
+    every pass in a row has changed nothing (at most MAX_ROUNDS rounds); with
+    ``options.debug``, verify the program after every pass.
+
+    Passes are deterministic, so once each of them has given back its graph unchanged in a
+    row, another round would change nothing either: the pipeline stops there, mid-round.
+    """
     options = options or Options()
     active = [(k, fn) for k, fn in GRAPH_PASSES.items() if getattr(options, k)]
     if not active:
         return prog
-    last = None
+    quiet = 0  # passes in a row that changed nothing
     for _ in range(MAX_ROUNDS):
         for name, fn in active:
             g, m = fn(prog.graph, roots_of(prog))
-            new = remap(prog, g, m)
+            quiet = quiet + 1 if unchanged(prog.graph, g, m) else 0
+            new = remap(prog, g, m, schedule=False)
             if options.debug:
                 verify(new, before=prog, what=f"after pass {name!r}")
             prog = new
-        text = str(prog.graph)
-        if text == last:
+            if quiet == len(active):
+                break
+        if quiet == len(active):
             break
-        last = text
-    return prog
+    return remap(prog, prog.graph, {i: i for i in range(len(prog.graph))})
 
 
 # ------------------------------------------------------------------------------ verifier
