@@ -13,7 +13,6 @@ nodes keep their names, locations and metadata; the new graph shares the old gra
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -75,7 +74,9 @@ class Rebuilder:
             if a is not b and (a.dtype != b.dtype or a.shape != b.shape):
                 return None
         new_id = len(g)
-        g.append(n if new_id == n.id and ins == n.inputs else replace(n, id=new_id, inputs=ins))
+        if new_id != n.id or ins != n.inputs:  # (dataclasses.replace is slower)
+            n = Node(new_id, n.op, ins, n.attrs, n.shape, n.dtype, n.name, n.loc, n.meta, n.value)
+        g.append(n)
         return new_id
 
     def _source(self, n: Node) -> int:
@@ -86,7 +87,10 @@ class Rebuilder:
                                meta=n.info, value=n.value).id
         else:
             new_id = len(g._nodes)
-            g._nodes.append(n if n.id == new_id else replace(n, id=new_id))
+            if n.id != new_id:
+                n = Node(new_id, n.op, (), n.attrs, n.shape, n.dtype, n.name, n.loc, n.meta,
+                         n.value)
+            g._nodes.append(n)
         if n.role == "input":
             g._inputs[n.name] = new_id
         elif n.role == "param":

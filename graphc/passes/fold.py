@@ -32,9 +32,8 @@ def fold_constants(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Gr
             rb.copy(n)
             continue
         ins = [rb.node(rb.map[i]) for i in n.inputs]
-        size = int(np.prod(n.shape)) if n.shape.is_concrete else None
-        if ins and all(m.role == "constant" for m in ins) and size is not None \
-                and size <= MAX_FOLD_ELEMENTS:
+        if ins and all(m.role == "constant" for m in ins) and n.shape.is_concrete \
+                and int(np.prod(n.shape)) <= MAX_FOLD_ELEMENTS:
             with np.errstate(all="ignore"):
                 value = get_op(n.op).compute([m.value for m in ins], n.attr, tuple(n.shape))
             value = np.asarray(value)
