@@ -1,6 +1,7 @@
 """The ``graphc`` command: draw, export and describe saved model files (``gc.save``).
 
     graphc render model.json -o model.svg [--grad] [--loss NAME] [--depth N] [--fold] [--legend]
+                 [--stack] [--dpi N]
     graphc dot model.json [-o model.dot] [same drawing options]
     graphc info model.json
 
@@ -43,12 +44,17 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--fold", action="store_true",
                         help="fold runs of identical sibling blocks into one box marked ×N")
         sp.add_argument("--legend", action="store_true", help="add a key to the diagram")
+        sp.add_argument("--stack", action="store_true",
+                        help="draw the backward half below the forward one (gradients flowing "
+                             "down; a narrower picture) instead of beside it")
 
     r = sub.add_parser("render", help="draw a model file to .svg, .png or .pdf (needs dot)",
                        description="Draw a model file; the format comes from the -o suffix.")
     drawing(r)
     r.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="output file: .svg, .png or .pdf")
+    r.add_argument("--dpi", type=int, metavar="N", default=None,
+                   help="pixels per inch of a .png (default 96)")
     d = sub.add_parser("dot", help="print the DOT text of a model file",
                        description="Print (or write with -o) the DOT text of a model file.")
     drawing(d)
@@ -131,9 +137,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         add_gradients(g, args.loss)
     elif args.loss is not None:
         raise ValueError("--loss only makes sense with --grad")
-    opts = dict(depth=args.depth, fold=args.fold, legend=args.legend)
+    opts = dict(depth=args.depth, fold=args.fold, legend=args.legend, stack=args.stack)
     if args.command == "render":
-        render(g, args.output, **opts)
+        render(g, args.output, dpi=args.dpi, **opts)
         print(f"wrote {args.output}")
     else:
         text = to_dot(g, **opts)

@@ -72,12 +72,24 @@ def test_render_svg_with_grad(model, tmp_path):
     assert b"<svg" in data[:400] and b"unbroadcast" in data and b"sum over B" in data
 
 
+@pytest.mark.skipif(not HAS_DOT, reason="the graphviz dot binary is not installed")
+def test_render_stacked_png_at_a_dpi(model, tmp_path):
+    r = graphc("dot", model, "--grad", "--stack", "--legend")
+    assert r.returncode == 0, r.stderr
+    assert "gradients flow down" in r.stdout and 'dir="back"' not in r.stdout
+    out = tmp_path / "model.png"
+    r = graphc("render", model, "-o", out, "--grad", "--stack", "--dpi", "144")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
 @pytest.mark.parametrize("args, message", [
     (["info", "{missing}"], "No such file or directory"),
     (["info", "{garbage}"], "not valid JSON"),
     (["dot", "{newer}"], "newer than this graphc reads"),
     (["dot", "{model}", "--grad", "--loss", "nope"], "no output 'nope'"),
     (["render", "{model}", "-o", "{tmp}/m.gif"], r"\.svg, \.png or \.pdf"),
+    (["render", "{model}", "-o", "{tmp}/m.svg", "--dpi", "144"], "dpi applies to .png"),
 ])
 def test_bad_input_is_one_line_and_nonzero(model, tmp_path, args, message):
     import re

@@ -76,7 +76,8 @@ class Optimizer:
         elif len(grads) != len(params):
             raise ValueError(f"got {len(grads)} grads for {len(params)} params")
         self._bind(g)  # only once the arguments are known to be good
-        with g.name_scope(self._scope):
+        # the ``optimizer`` meta draws the update ops and the state in one diagram cluster
+        with g.name_scope(self._scope), g.annotate(optimizer=self.name):
             new = self._rules(params, list(grads))
         return new
 
@@ -115,7 +116,7 @@ class Optimizer:
             k += 1
             name = f"{base}_{k}"
         self.name, self._scope, self.graph = name, name, g
-        with g.name_scope(name):
+        with g.name_scope(name), g.annotate(optimizer=name):
             self._lr = g.param("lr", np.float64(self._lr0), trainable=False)
 
     def state(self, kind: str, p: Tensor) -> Tensor:

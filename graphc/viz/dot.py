@@ -141,7 +141,8 @@ def _constant_text(n: Node) -> str:
 
 
 def provenance(n: Node) -> tuple[str, str] | None:
-    """(short, long) description of an unbroadcast node inserted by gc.grad, else None."""
+    """(short, long) description of an unbroadcast node inserted by gc.grad, else None; the
+    short one is two label lines: ``unbroadcast ∂add[1]`` and ``sum over B @ model.py:20``."""
     info = n.info
     if not info.get("unbroadcast"):
         return None
@@ -153,7 +154,7 @@ def provenance(n: Node) -> tuple[str, str] | None:
     what = "sum over " + ", ".join(map(str, red)) if red and n.op == "sum" else (
         f"sum axes {axes}" if n.op == "sum" else f"reshape to {n.shape}")
     short = f"unbroadcast ∂{fwd}" + (f"[{operand}]" if operand is not None else "")
-    short += f": {what}"
+    short += f"\n{what}"
     long = (f"inserted by gc.grad: the gradient of operand {operand} of {fwd} "
             f"(node %{info.get('forward', '?')}, built at {loc}) had the broadcast shape; "
             f"{n.op} over axes {tuple(axes)}" + (f" (reduces {', '.join(map(str, red))})"
@@ -191,6 +192,39 @@ def _signature(view: View, ids: list[int], prefix: Scope) -> tuple:
     return tuple(sig)
 
 
+def _between(view: View, run: set[int], bw: bool, parent: Scope,
+             taken: dict[int, tuple]) -> set[int]:
+    """The nodes of scope ``parent`` (same half) that sit between the blocks of a folded run:
+    on a path from one block to another (the activations ``gc.nn.MLP`` applies between its
+    layers, and their gradients), or read only by such nodes (the ``1 - tanh**2`` of a tanh
+    gradient). A node that feeds the first block or reads the last one only is not between."""
+    local = [i for i in view.ids if i not in run and i not in taken
+             and view.backward[i] == bw and view.scope[i] == parent
+             and view.node(i).role == "op"]
+    if not local:
+        return set()
+    users: dict[int, set[int]] = {}
+    for i in view.ids:
+        for j in view.node(i).inputs:
+            users.setdefault(j, set()).add(i)
+    outputs = {i for _, i in view.outputs} | {i for _, i in view.updates}
+    # ids are a topological order: a forward sweep finds what reads a block, a backward
+    # sweep what feeds one, both only through parent-scope nodes
+    after: set[int] = set()
+    for i in local:
+        if any(j in run or j in after for j in view.node(i).inputs):
+            after.add(i)
+    before: set[int] = set()
+    for i in reversed(local):
+        if any(u in run or u in before for u in users.get(i, ())):
+            before.add(i)
+    mid = after & before
+    for i in reversed(local):
+        if i not in mid and i not in outputs and users.get(i) and users[i] <= mid:
+            mid.add(i)
+    return mid
+
+
 def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], list[_Box]]:
     """Which nodes are drawn inside a box (collapsed module or folded run), and the boxes."""
     in_box: dict[int, tuple] = {}
@@ -224,10 +258,13 @@ def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], l
                     e += 1
                 if e - k >= 2:
                     key = ("fold", bw, kids[k])
+                    run_ids: set[int] = set()
                     for s in kids[k:e]:
                         folded.add((bw, s))
-                        for i in members[(bw, s)]:
-                            in_box[i] = key
+                        run_ids.update(members[(bw, s)])
+                    run_ids |= _between(view, run_ids, bw, parent, in_box)
+                    for i in run_ids:
+                        in_box[i] = key
                     # named in reading order (the backward half meets the blocks reversed)
                     run = sorted(kids[k:e], key=lambda s: (len(s[-1]), s[-1]))
                     boxes[key] = _Box(key, "", bw, parent,
@@ -248,7 +285,7 @@ def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], l
 # ===================================================================================== to_dot
 class _Writer:
     def __init__(self, view: View, depth: int | None, fold: bool, legend: bool,
-                 title: str | None, rankdir: str):
+                 title: str | None, rankdir: str, stack: bool):
         self.v = view
         self.depth = depth
         self.fold = fold
@@ -257,6 +294,13 @@ class _Writer:
         self.rankdir = rankdir
         self.box_of, self.boxes = _plan(view, depth, fold)
         self.mirror = view.has_backward
+        #: backward half below the forward one (else beside it, ranks aligned)
+        self.stack = stack and self.mirror
+        #: dot id -> half and dot id -> cluster, and the (src, dst) of the edges that
+        #: constrain the layout
+        self.half: dict[str, bool] = {}
+        self.at: dict[str, Scope] = {}
+        self.links: list[tuple[str, str]] = []
         #: (backward, scope) -> lines of its body; nodes register themselves here
         self.bodies: dict[tuple[bool, Scope], list[str]] = {}
         self.edges: list[str] = []
@@ -270,6 +314,8 @@ class _Writer:
         for k in range(len(scope) + 1):
             self.bodies.setdefault((backward, scope[:k]), [])
         self.bodies[(backward, scope)].append(line)
+        nid = line.split(" ", 1)[0]
+        self.half[nid], self.at[nid] = backward, scope
 
     # ------------------------------------------------------------------------- nodes
     def node_line(self, i: int, nid: str | None = None) -> str:
@@ -286,7 +332,10 @@ class _Writer:
         if n.role == "param":
             shape, fill = ROLE_STYLE["param"]
             size = int(np.prod([d for d in n.shape if isinstance(d, int)], dtype=np.int64))
-            short = (n.name or "?").rsplit("/", 1)[-1]
+            if self.v.scope[i] in self.v.update_scopes:
+                short = (n.name or "?").split("/", 1)[-1]   # m/mlp/0/W: whose state
+            else:
+                short = (n.name or "?").rsplit("/", 1)[-1]
             kind = "param" if n.attr.get("trainable", True) else "state"
             return (f"{nid} " + _attrs(label=_label(short, (f"{kind} {shape_text(n)}", None),
                                                     (f"{size} values", None)),
@@ -306,7 +355,7 @@ class _Writer:
         prov = provenance(n)
         lines: list[tuple[str, str | None]] = [(attr_text(n), None)]
         if prov:
-            lines.append((prov[0], UNBROADCAST_COLOR))
+            lines += [(t, UNBROADCAST_COLOR) for t in prov[0].split("\n")]
         info = n.info
         if "grad_of" in info:
             where = f"∂%{info['grad_of']}" + (f" {info['forward_op']}" if "forward_op" in info
@@ -320,6 +369,26 @@ class _Writer:
             fillcolor=KIND_COLORS.get(kind, "#ffffff"),
             color=UNBROADCAST_COLOR if prov else None, penwidth="2.5" if prov else None,
             tooltip=(prov[1] + "; " if prov else "") + tip) + ";")
+
+    def ref_line(self, i: int, nid: str) -> str:
+        """A forward value as the backward half reads it (stacked layout): dashed outline,
+        the forward node's fill."""
+        n = self.v.node(i)
+        if n.role in ("input", "param"):
+            text, fill = n.name or "?", ROLE_STYLE[n.role][1]
+        else:
+            from graphc.ops.registry import get_op
+
+            try:
+                fill = KIND_COLORS.get(get_op(n.op).kind, "#ffffff")
+            except ValueError:
+                fill = ROLE_STYLE["constant"][1]
+            text = f"{n.op} %{n.id}"
+        return (f"{nid} " + _attrs(
+            label=text, shape="box", style="rounded,dashed,filled", fillcolor=fill,
+            color=CROSS_COLOR, fontsize="9", height="0.3",
+            tooltip=f"forward value %{n.id} {n.op} {shape_text(n)}, read by the backward "
+                    f"half (built at {n.loc})") + ";")
 
     def box_line(self, b: _Box) -> str:
         ops = Counter(self.v.node(i).op for i in b.members if self.v.node(i).role == "op")
@@ -345,13 +414,17 @@ class _Writer:
 
     # ------------------------------------------------------------------------- edges
     def edge(self, src: str, dst: str, label: str, backward_pair: bool, cross: bool) -> None:
-        if backward_pair and self.mirror:
+        if not cross:
+            self.links.append((src, dst))
+        if backward_pair and self.mirror and not self.stack:
             # mirrored half: lay the edge out reversed (gradients flow up), arrow kept right
             self.edges.append(f"{dst} -> {src} " + _attrs(label=label, dir="back") + ";")
         elif cross:
+            # a forward value read by the backward half: beside it, the edge would tie the
+            # halves' ranks; below it, it points down like the rest and is laid out with them
             self.edges.append(f"{src} -> {dst} " + _attrs(
                 label=label, style="dashed", color=CROSS_COLOR, fontcolor=CROSS_COLOR,
-                constraint="false") + ";")
+                constraint=None if self.stack else "false") + ";")
         else:
             self.edges.append(f"{src} -> {dst} " + _attrs(label=label) + ";")
 
@@ -381,6 +454,12 @@ class _Writer:
                 continue  # drawn once per use, next to its consumer (below)
             self.place(*where(i), self.node_line(i))
 
+        def home(i: int) -> tuple[bool, Scope]:
+            """Where the drawing of ``i`` sits: its cluster, or its box's parent."""
+            b = self.box_of.get(i)
+            return (b.backward, b.parent) if b else where(i)
+
+        refs: dict[tuple[int, tuple[bool, Scope]], str] = {}
         for i in v.ids:
             n = v.node(i)
             dst = self.rep(i)
@@ -399,13 +478,23 @@ class _Writer:
                 if src == dst:
                     continue
                 bw_src, bw_dst = v.backward[j], v.backward[i]
+                if self.stack and bw_src != bw_dst:
+                    # a forward value drawn again inside the backward half, once per cluster
+                    # that reads it, instead of an edge across the whole picture
+                    at = home(i)
+                    rid = refs.get((j, at))
+                    if rid is None:
+                        rid = refs[(j, at)] = f"r{j}_{len(refs)}"
+                        self.place(*at, self.ref_line(j, rid))
+                    self.edge(rid, dst, shape_text(p), True, False)
+                    continue
                 self.edge(src, dst, shape_text(p), bw_src and bw_dst, bw_src != bw_dst)
 
         for k, (name, i) in enumerate(v.outputs):
             oid = f"out{k}"
             shape, fill = ROLE_STYLE["output"]
             n = v.node(i)
-            self.place(v.backward[i], (), f"{oid} " + _attrs(
+            self.place(*home(i), f"{oid} " + _attrs(
                 label=_label(name, (f"output {shape_text(n)}", None)), shape=shape,
                 style="filled", fillcolor=fill, tooltip=f"output {name}: %{i}") + ";")
             self.edge(self.rep(i), oid, shape_text(n), v.backward[i], False)
@@ -413,7 +502,7 @@ class _Writer:
             uid = f"upd{k}"
             shape, fill = ROLE_STYLE["update"]
             n = v.node(i)
-            self.place(v.backward[i], (), f"{uid} " + _attrs(
+            self.place(*home(i), f"{uid} " + _attrs(
                 label=_label(f"update {name}", (shape_text(n), None)), shape=shape,
                 style="filled", fillcolor=fill, tooltip=f"new value of {name}: %{i}") + ";")
             self.edge(self.rep(i), uid, shape_text(n), v.backward[i], False)
@@ -434,7 +523,8 @@ class _Writer:
             if not any(key[0] == bw for key in self.bodies):
                 continue
             if self.mirror:
-                label = "backward (gc.grad): gradients flow up" if bw else "forward"
+                flow = "down" if self.stack else "up"
+                label = f"backward (gc.grad): gradients flow {flow}" if bw else "forward"
                 out.append(f"  subgraph cluster_{'backward' if bw else 'forward'} {{")
                 out.append("    graph " + _attrs(
                     label=label, style="rounded,filled", color="#b3b6b7",
@@ -443,6 +533,8 @@ class _Writer:
                 out.append("  }")
             else:
                 out += self._scope_block(bw, (), "  ", counter)
+        if self.stack:
+            out += self._stack_anchor() + self._stack_modules()
         if self.legend:
             out += self._legend()
         # an edge into or out of a box stands for all the edges it hides with the same shape
@@ -458,33 +550,103 @@ class _Writer:
             counter[0] += 1
             cid = f"cluster_{'b' if bw else 'f'}{counter[0]}"
             out.append(f"{indent}subgraph {cid} {{")
+            mark = "∂ " if bw and kid not in self.v.update_scopes else ""
             out.append(indent + "  graph " + _attrs(
-                label=("∂ " if bw else "") + "/".join(kid), style="rounded,dashed",
+                label=mark + "/".join(kid), style="rounded,dashed",
                 color="#7f8c8d", fontname=FONT, fontsize="11") + ";")
             out += self._scope_block(bw, kid, indent + "  ", counter)
             out.append(f"{indent}}}")
         return out
 
+    def _stack_anchor(self) -> list[str]:
+        """Invisible edges through one point that hold the backward half below the forward
+        one: from every forward sink (a node no forward edge leaves) to every backward source
+        (a node no backward edge enters). Weight 0: they order the halves without pulling
+        each source up to the top of its half (a ``1 - tanh**2`` stays beside its use)."""
+        has_out = {s for s, d in self.links if self.half.get(d) is False}
+        has_in = {d for s, d in self.links if self.half.get(s) is True}
+        ids = list(self.half)
+        sinks = [k for k in ids if self.half[k] is False and k not in has_out]
+        sources = [k for k in ids if self.half[k] is True and k not in has_in]
+        inv = _attrs(style="invis", weight="0")
+        return (["  stack_anchor " + _attrs(shape="point", style="invis", width="0",
+                                            height="0") + ";"]
+                + [f"  {k} -> stack_anchor {inv};" for k in sinks]
+                + [f"  stack_anchor -> {k} {inv};" for k in sources])
+
+    def _stack_modules(self) -> list[str]:
+        """Invisible edges that stack sibling modules as the data flows through them: when
+        unit U (a sibling cluster, or a node beside them) feeds cluster V and V does not feed
+        U, V's sources go below U's sinks. The two layers of an MLP then sit one above the
+        other, in the backward half too, instead of side by side (a narrower picture)."""
+        inv = _attrs(style="invis", weight="0")
+        succ: dict[str, set[str]] = {}
+        pred: dict[str, set[str]] = {}
+        for src, dst in self.links:
+            if src in self.at and dst in self.at:
+                succ.setdefault(src, set()).add(dst)
+                pred.setdefault(dst, set()).add(src)
+        # the dot ids under each (half, cluster), nested clusters included
+        under: dict[tuple[bool, Scope], list[str]] = {}
+        for k, s in self.at.items():
+            for d in range(len(s) + 1):
+                under.setdefault((self.half[k], s[:d]), []).append(k)
+
+        out: list[str] = []
+        for bw, parent in sorted(under):
+            def unit(k: str) -> tuple[str, Any]:
+                s = self.at[k]
+                return ("cluster", s[:len(parent) + 1]) if len(s) > len(parent) else ("node", k)
+
+            def members(u: tuple[str, Any]) -> list[str]:
+                return [u[1]] if u[0] == "node" else under[(bw, u[1])]
+
+            level = set(under[(bw, parent)])
+            feeds: dict[tuple, set[tuple]] = {}
+            for k in sorted(level):
+                for d in succ.get(k, ()):
+                    if d in level and unit(k) != unit(d):
+                        feeds.setdefault(unit(k), set()).add(unit(d))
+            for a in sorted(feeds):
+                for b in sorted(feeds[a]):
+                    if b[0] != "cluster" or a in feeds.get(b, ()):
+                        continue
+                    ka, kb = set(members(a)), set(members(b))
+                    sinks = sorted(k for k in ka if not succ.get(k, set()) & ka)
+                    sources = sorted(k for k in kb if not pred.get(k, set()) & kb)
+                    out += [f"  {x} -> {y} {inv};" for x in sinks for y in sources]
+        return list(dict.fromkeys(out))
+
     def _legend(self) -> list[str]:
-        """A key: one HTML table node (role and kind colours, the unbroadcast marking)."""
+        """A key below the drawing: one HTML table node, a few rows of role and op-kind
+        colours and the unbroadcast marking (compact, so it does not widen the picture)."""
         rows = [(f"{r} ({ROLE_STYLE[r][0]})", ROLE_STYLE[r][1], None)
                 for r in ("input", "param", "constant", "output")]
+        if self.v.updates:
+            rows.append((f"update ({ROLE_STYLE['update'][0]})", ROLE_STYLE["update"][1], None))
         rows += [(f"{k} op", c, None) for k, c in KIND_COLORS.items() if k != "source"]
-        rows.append(("inserted by gc.grad: unbroadcast sum / reshape", KIND_COLORS["reduction"],
+        rows.append(("unbroadcast sum / reshape (gc.grad)", KIND_COLORS["reduction"],
                      UNBROADCAST_COLOR))
+        cols = 4
         thick = ' border="3"'
-        cells = "".join(
-            f'<tr><td bgcolor={quote(fill)}{f" color={quote(border)}" if border else ""}'
-            f'{thick if border else ""}><font point-size="9">{html(text)}</font>'
-            "</td></tr>"
-            for text, fill, border in rows)
+        cells = [
+            f'<td bgcolor={quote(fill)}{f" color={quote(border)}" if border else ""}'
+            f'{thick if border else ""}><font point-size="9">{html(text)}</font></td>'
+            for text, fill, border in rows]
+        cells += ['<td border="0"></td>'] * (-len(cells) % cols)
+        body = "".join("<tr>" + "".join(cells[k:k + cols]) + "</tr>"
+                       for k in range(0, len(cells), cols))
         table = ('<table border="0" cellborder="1" cellspacing="2" cellpadding="3">'
-                 '<tr><td border="0"><b>legend</b></td></tr>' + cells + "</table>")
-        return ["  legend " + _attrs(label=_Html(table), shape="plaintext") + ";"]
+                 f'<tr><td border="0" colspan="{cols}"><b>legend</b></td></tr>{body}</table>')
+        # below everything: an invisible edge from each node that no edge leaves
+        has_out = {s for s, _ in self.links}
+        inv = _attrs(style="invis", weight="0")
+        return (["  legend " + _attrs(label=_Html(table), shape="plaintext") + ";"]
+                + [f"  {k} -> legend {inv};" for k in self.half if k not in has_out])
 
 
 def to_dot(target: Any, *, depth: int | None = None, fold: bool = False, legend: bool = False,
-           title: str | None = None, rankdir: str = "TB") -> str:
+           title: str | None = None, rankdir: str = "TB", stack: bool = False) -> str:
     """DOT text for a Graph, Tensor, list of Tensors or Function (no graphviz binary needed).
 
     ``depth``: draw module clusters (from scoped names such as ``mlp/0/W``) nested at most
@@ -492,10 +654,13 @@ def to_dot(target: Any, *, depth: int | None = None, fold: bool = False, legend:
     module is one box). ``fold``: runs of identical sibling blocks (``blocks/0``,
     ``blocks/1``, ...) become one box marked ``×N``. ``legend`` adds a key. When the graph
     has gradient nodes, forward and backward are drawn as mirrored halves (the backward half
-    in its own cluster, laid out bottom-up). The output is deterministic.
+    in its own cluster, laid out bottom-up beside the forward one); ``stack=True`` draws the
+    backward half below the forward one instead, gradients flowing down (a narrow picture
+    for a page: the README's). The output is deterministic.
     """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth must be an int >= 0 or None, got {depth!r}")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
-    return _Writer(make_view(target), depth, bool(fold), bool(legend), title, rankdir).build()
+    return _Writer(make_view(target), depth, bool(fold), bool(legend), title, rankdir,
+                   bool(stack)).build()

@@ -4,7 +4,8 @@ Builds the curve-fit model from ``images/curve_fit_model.py`` (a user file, so t
 ``file:line`` provenance points at readable code), saves it with ``gc.save`` to
 ``images/curve_fit.json``, then draws it with the ``graphc`` CLI from that saved file:
 ``curve_fit_forward.{svg,png}`` and ``curve_fit_grad.{svg,png}`` (forward + backward, with
-the unbroadcast nodes inserted by ``gc.grad`` marked).
+the unbroadcast nodes inserted by ``gc.grad`` marked, stacked so that it reads at the width of
+a README page; the PNGs at 144 dpi, sharp when a browser scales them down).
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     save(g, model)
     print(f"saved {model}")
     for suffix in ("svg", "png"):
-        cli("render", str(model), "-o", str(out / f"curve_fit_forward.{suffix}"))
-        cli("render", str(model), "--grad", "--legend", "-o", str(out / f"curve_fit_grad.{suffix}"))
+        dpi = ["--dpi", "144"] if suffix == "png" else []
+        cli("render", str(model), *dpi, "-o", str(out / f"curve_fit_forward.{suffix}"))
+        cli("render", str(model), "--grad", "--stack", "--legend", *dpi,
+            "-o", str(out / f"curve_fit_grad.{suffix}"))
     cli("info", str(model))
     return 0
 

@@ -32,6 +32,8 @@ class View:
     backward: dict[int, bool]
     #: node id -> module scope (``("mlp", "0")``), or None for a constant (drawn by its use)
     scope: dict[int, Scope | None]
+    #: the scopes that hold an optimiser's state and update ops (``("update (adam)",)``)
+    update_scopes: frozenset[Scope] = frozenset()
 
     def node(self, i: int) -> Node:
         return self.graph.node(i)
@@ -74,17 +76,24 @@ def make_view(target: Any) -> View:
         raise TypeError("expected a gc.Graph, a Tensor, a list of Tensors or a gc.Function, got "
                         f"{type(target).__name__}")
     backward = _halves(g, ids)
+    scope = _scopes(g, ids, backward)
+    update_scopes = frozenset(
+        scope[i] for i in ids if isinstance(g.node(i).info.get("optimizer"), str))
     return View(graph=g, ids=ids, outputs=outputs, updates=updates, backward=backward,
-                scope=_scopes(g, ids, backward))
+                scope=scope, update_scopes=update_scopes)
 
 
 def _halves(g: Graph, ids: tuple[int, ...]) -> dict[int, bool]:
     """Backward: built by gc.grad (``grad_of`` provenance) or computed from such a node (an
-    update ``W - lr * gW``). Named sources are always forward."""
+    update ``W - lr * gW``), and, when there are gradients, an optimiser's state and update
+    ops (``optimizer`` meta: the step ends with them). Other named sources are forward."""
+    has_grad = any("grad_of" in g.node(i).info for i in ids)
     out: dict[int, bool] = {}
     for i in ids:
         n = g.node(i)
-        if n.role in ("input", "param"):
+        if has_grad and "optimizer" in n.info:
+            out[i] = True
+        elif n.role in ("input", "param"):
             out[i] = False
         else:
             out[i] = "grad_of" in n.info or any(out.get(j, False) for j in n.inputs)
@@ -112,12 +121,15 @@ def _scopes(g: Graph, ids: tuple[int, ...], backward: dict[int, bool]) -> dict[i
     """Module scope of each node: named sources from their names (``mlp/0/W``); an op from an
     explicit ``scope`` meta, else the params it reads (their common scope), else its operands
     (their common scope); a gradient node takes its forward node's scope, so the backward half
-    mirrors the forward modules. Constants float (drawn where they are used)."""
+    mirrors the forward modules. An optimiser's state and update ops (``optimizer`` meta) form
+    one scope, ``update (adam)``. Constants float (drawn where they are used)."""
     out: dict[int, Scope | None] = {}
     for i in ids:
         n = g.node(i)
         info = n.info
-        if n.role in ("input", "param"):
+        if isinstance(info.get("optimizer"), str):
+            out[i] = (f"update ({info['optimizer']})",)
+        elif n.role in ("input", "param"):
             out[i] = scope_of_name(n.name)
         elif isinstance(info.get("scope"), str):
             out[i] = tuple(p for p in info["scope"].split("/") if p)

@@ -30,6 +30,28 @@ def test_render_formats(tmp_path, fmt):
         assert data.startswith(MAGIC[fmt]) and len(data) > 1000
 
 
+@pytest.mark.skipif(not HAS_DOT, reason="the graphviz dot binary is not installed")
+def test_render_png_dpi(tmp_path):
+    import struct
+
+    def size(path):
+        """(width, height) from the PNG's IHDR chunk."""
+        return struct.unpack(">II", path.read_bytes()[16:24])
+
+    g = curve_fit()
+    plain = size(gc.render(g, tmp_path / "a.png"))
+    sharp = size(gc.render(g, tmp_path / "b.png", dpi=192))
+    assert abs(sharp[0] / plain[0] - 2) < 0.02 and abs(sharp[1] / plain[1] - 2) < 0.02
+
+
+@pytest.mark.parametrize("name, dpi", [("m.svg", 144), ("m.png", 0), ("m.png", True),
+                                       ("m.png", 2.5)])
+def test_render_bad_dpi(tmp_path, name, dpi):
+    with pytest.raises(ValueError, match="dpi"):
+        gc.render(curve_fit(), tmp_path / name, dpi=dpi)
+    assert not (tmp_path / name).exists()
+
+
 def test_render_without_dot_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot here
     with pytest.raises(GraphvizNotFoundError) as e:

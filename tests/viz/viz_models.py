@@ -70,6 +70,7 @@ def golden_cases() -> dict[str, tuple]:
         "curve_fit_forward": (lambda: curve_fit(), {}),
         "curve_fit_grad": (lambda: curve_fit(grad=True), {}),
         "curve_fit_grad_depth0": (lambda: curve_fit(grad=True), {"depth": 0}),
+        "curve_fit_grad_stack": (lambda: curve_fit(grad=True), {"stack": True, "legend": True}),
         "curve_fit_depth1_legend": (lambda: curve_fit(), {"depth": 1, "legend": True}),
         "deep_fold": (lambda: deep(3), {"fold": True}),
         "deep_depth1": (lambda: deep(3), {"depth": 1}),
