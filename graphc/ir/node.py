@@ -18,11 +18,15 @@ SOURCE_ROLES = {"input": "input", "param": "param", "constant": "constant"}
 
 
 def user_location() -> str:
-    """The ``file:line`` of the first stack frame outside the graphc package."""
+    """The ``file:line`` of the first stack frame outside the graphc package.
+
+    Python's own frozen modules (``<frozen runpy>`` when graphc runs as ``python -m``) are
+    not user code either; with no user frame at all the location is ``<graphc>:0``.
+    """
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_PKG_DIR):
+        if not fn.startswith("<frozen") and not os.path.abspath(fn).startswith(_PKG_DIR):
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return "<graphc>:0"
