@@ -261,25 +261,46 @@ def chain(n_nodes: int):
     return g, x, y, h
 
 
+def training_step(n_nodes: int):
+    """An MLP + MSE + Adam training step of about ``n_nodes`` nodes: gc.nn.MLP of 8-wide layers
+    (about 56 nodes per layer: forward, gradient, Adam update), every param updated."""
+    g = gc.Graph("train")
+    x = g.input("x", ("B", 8))
+    y = g.input("y", ("B", 8))
+    layers = max(1, round((n_nodes - 20) / 56))
+    mlp = gc.nn.MLP([8] * (layers + 1), rng=0)
+    loss = gc.nn.mse_loss(mlp(x), y)
+    updates = gc.optim.Adam(1e-3).updates(loss, mlp.parameters())
+    return g, x, y, loss, updates
+
+
 def bench_compile(sizes=(1000, 2000, 4000, 8000)) -> None:
-    print("\n### Compile time against graph size (chain of tanh, *, +; all passes on)\n")
-    print("| nodes | gc.compile (s) | us per node | of which passes (s) |")
-    print("|---:|---:|---:|---:|")
+    print("\n### Compile time against graph size (all passes on)\n")
+    print("chain: tanh, *, + repeated (forward only); training: gc.nn.MLP of 8-wide layers, "
+          "MSE, Adam updates of every param (forward, backward, update)\n")
+    print("| graph | nodes | gc.compile (s) | us per node | of which passes (s) |")
+    print("|---|---:|---:|---:|---:|")
     from graphc.backend.function import _program
     from graphc.passes.pipeline import optimize
 
-    for n in sizes:
-        g, x, y, h = chain(n)
-        best = best_p = float("inf")
-        for _ in range(2):
-            t0 = time.perf_counter()
-            gc.compile(h, [x, y])
-            best = min(best, time.perf_counter() - t0)
-            _, prog = _program(h, [x, y], None)
-            t0 = time.perf_counter()
-            optimize(prog)
-            best_p = min(best_p, time.perf_counter() - t0)
-        print(f"| {len(g)} | {best:.3f} | {best / len(g) * 1e6:.0f} | {best_p:.3f} |", flush=True)
+    for kind in ("chain", "training"):
+        for n in sizes:
+            if kind == "chain":
+                g, x, y, out = chain(n)
+                updates = None
+            else:
+                g, x, y, out, updates = training_step(n)
+            best = best_p = float("inf")
+            for _ in range(2):
+                t0 = time.perf_counter()
+                gc.compile(out, [x, y], updates=updates)
+                best = min(best, time.perf_counter() - t0)
+                _, prog = _program(out, [x, y], updates)
+                t0 = time.perf_counter()
+                optimize(prog)
+                best_p = min(best_p, time.perf_counter() - t0)
+            print(f"| {kind} | {len(g)} | {best:.3f} | {best / len(g) * 1e6:.0f} | "
+                  f"{best_p:.3f} |", flush=True)
 
 
 def bench_alloc(dtype) -> None:
