@@ -122,3 +122,14 @@ def test_queries_from_threads_while_the_graph_grows():
         t.join()
     assert not errors
     check(g, [h.id])
+
+
+def test_keep_false_answers_the_same_and_keeps_nothing_new():
+    g, x, y, a, b, c = small()
+    nxgraph._cache.pop(g, None)
+    assert needed(g, [b.id], keep=False) == ref_needed(g, [b.id])
+    assert g not in nxgraph._cache
+    needed(g, [b.id])
+    assert g in nxgraph._cache
+    d = gc.exp(b)
+    assert needed(g, [d.id], keep=False) == ref_needed(g, [d.id])  # a kept one is still used
