@@ -315,3 +315,116 @@ class Autograd(Impl):
     def loss_and_grads(self):
         loss, grads = self._vg(self.P, self.X, self.Y)
         return float(loss), [np.asarray(g) for g in grads]
+
+
+# ---- copied from ../shared/bench/peers_mlp.py (the project's shared reference) ----
+
+class JaxJit(Impl):
+    name = "jax.jit"
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)  # float64 workloads stay float64
+        self.jax = jax
+        nl = self.nl
+
+        def loss_fn(P, X, Y):
+            h = X
+            for i in range(nl):
+                h = h @ P[2 * i] + P[2 * i + 1]
+                if i < nl - 1:
+                    h = jnp.tanh(h)
+            d = h - Y
+            return jnp.mean(d * d)
+
+        def step_fn(P, X, Y):
+            loss, grads = jax.value_and_grad(loss_fn)(P, X, Y)
+            return [p - lr * g for p, g in zip(P, grads)], loss
+
+        self._step = jax.jit(step_fn, donate_argnums=0)
+        self._vg = jax.jit(jax.value_and_grad(loss_fn))
+        self.P = [jnp.asarray(p.copy()) for p in params0]
+        self.X = jnp.asarray(X.copy())
+        self.Y = jnp.asarray(Y.copy())
+        self._loss = None   # traced and compiled on the first step() call
+
+    def step(self):
+        self.P, self._loss = self._step(self.P, self.X, self.Y)
+
+    def sync(self):
+        self.jax.block_until_ready(self.P)
+
+    def params(self):
+        return [np.asarray(p).copy() for p in self.P]
+
+    def last_loss(self):
+        return float(self._loss)
+
+    def loss_and_grads(self):
+        loss, grads = self._vg(self.P, self.X, self.Y)
+        return float(loss), [np.asarray(g) for g in grads]
+
+
+class Pytensor(Impl):
+    name = "pytensor"
+    variant = "default"
+
+    def _mode(self):
+        return None  # pytensor's default mode
+
+    def __init__(self, sizes, params0, X, Y, lr, dtype):
+        super().__init__(sizes, params0, X, Y, lr, dtype)
+        import pytensor
+        import pytensor.tensor as pt
+        dt = str(self.dtype)
+        self.shared = [pytensor.shared(p.copy(), name=f"p{i}") for i, p in enumerate(params0)]
+        Xv = pt.matrix("X", dtype=dt)
+        Yv = pt.matrix("Y", dtype=dt)
+        h = Xv
+        nl = self.nl
+        for i in range(nl):
+            h = pt.dot(h, self.shared[2 * i]) + self.shared[2 * i + 1]
+            if i < nl - 1:
+                h = pt.tanh(h)
+        loss = pt.mean((h - Yv) ** 2)
+        grads = pytensor.grad(loss, self.shared)
+        lr_c = pt.constant(np.asarray(lr, dtype=dt))
+        updates = [(p, p - lr_c * g) for p, g in zip(self.shared, grads)]
+        mode = self._mode()
+        t0 = time.perf_counter()
+        self.f = pytensor.function([Xv, Yv], loss, updates=updates, mode=mode)
+        self.info["build_s"] = time.perf_counter() - t0
+        self.f.trust_input = True
+        self.info["linker"] = type(self.f.maker.linker).__name__
+        self.info["nodes"] = len(self.f.maker.fgraph.apply_nodes)
+        # separate, cheap (FAST_COMPILE) function for the gradient check only
+        self._vg = pytensor.function([Xv, Yv], [loss] + grads, mode="FAST_COMPILE")
+        self.X, self.Y = X.copy(), Y.copy()
+        self._loss = None   # numba JIT compiles on the first call
+
+    def step(self):
+        self._loss = self.f(self.X, self.Y)
+
+    def params(self):
+        return [s.get_value(borrow=False) for s in self.shared]
+
+    def last_loss(self):
+        return float(self._loss)
+
+    def loss_and_grads(self):
+        out = self._vg(self.X, self.Y)
+        return float(out[0]), [np.asarray(g) for g in out[1:]]
+
+
+class PytensorPy(Pytensor):
+    name = "pytensor-py"
+
+    def _mode(self):
+        from pytensor.compile.mode import Mode
+        from pytensor.graph.rewriting.db import RewriteDatabaseQuery
+        q = RewriteDatabaseQuery(include=["fast_run"],
+                                 exclude=["fusion", "cxx_only", "local_careduce_fusion"])
+        return Mode(linker="py", optimizer=q)

@@ -100,12 +100,14 @@ def _available() -> tuple[dict, dict]:
         impls["autograd"] = _peers.Autograd
     except ImportError as e:
         skipped["autograd"] = f"not importable ({e}); pip install '.[bench]'"
-    for name, mod in (("jax.jit", "jax"), ("pytensor", "pytensor")):
+    for name, mod, cls in (("jax.jit", "jax", _peers.JaxJit),
+                           ("pytensor", "pytensor", _peers.Pytensor),
+                           ("pytensor-py", "pytensor", _peers.PytensorPy)):
         try:
             __import__(mod)
-            skipped[name] = "importable, but not wired into this runner (see ../shared/bench)"
-        except ImportError:
-            skipped[name] = "not installed (optional; ../shared/bench/peers_mlp.py times it)"
+            impls[name] = cls
+        except ImportError as e:
+            skipped[name] = f"not importable ({e}); optional: pip install jax pytensor"
     return impls, skipped
 
 
