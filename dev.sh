@@ -51,7 +51,10 @@ case "$cmd" in
   demo)   ensure_dot; ensure_venv; "$VENV/bin/python" examples/curve_fit.py "$@" ;;
   test)   ensure_dot; ensure_venv; ensure_torch; "$VENV/bin/python" -m pytest "$@" ;;
   images) ensure_dot; ensure_venv; "$VENV/bin/python" -m graphc.viz.images "$@" ;;
-  bench)  ensure_venv; ensure_torch; "$VENV/bin/python" benchmarks/run.py "$@" ;;
+  bench)  ensure_venv; ensure_torch
+          "$VENV/bin/python" -m pip install -q -e ".[bench]" 2>&1 | grep -v "^WARNING: Location" \
+            || echo "[dev.sh] the optional peers (autograd, jax, pytensor) did not all install"
+          "$VENV/bin/python" benchmarks/run.py "$@" ;;
   fuzz)   ensure_venv; HYPOTHESIS_PROFILE=long "$VENV/bin/python" -m pytest tests -m fuzz "$@" ;;
   setup)  ensure_dot; ensure_venv; ensure_torch ;;
   *) echo "usage: bash dev.sh {demo|test|images|bench|fuzz|setup} [args]"; exit 2 ;;
