@@ -16,7 +16,7 @@ import numpy as np
 from graphc.backend import runtime
 from graphc.ir.dims import Shape, definitely_equal, is_symbol
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node
+from graphc.ir.node import Node, at_user
 from graphc.ops.registry import get_op
 
 
@@ -152,10 +152,9 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
         if unbound:
             from graphc.errors import ShapeError
 
-            raise ShapeError(
+            raise ShapeError(at_user(
                 f"{n.op} node %{n.id} has shape {n.shape}, but no input of the compiled "
-                f"function binds {', '.join(unbound)}\n  at {n.loc}"
-            )
+                f"function binds {', '.join(unbound)}", n.loc))
 
     # ---------------------------------------------------------- buffers for this binding
     names: dict[int, str] = {i: var_name(g.node(i), input_pos) for i in prog.schedule}

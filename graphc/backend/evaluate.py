@@ -10,6 +10,7 @@ import numpy as np
 from graphc.backend.binding import bind, convert_input
 from graphc.backend.codegen import runtime_error
 from graphc.errors import ShapeError
+from graphc.ir.node import at_user
 from graphc.ir.nxgraph import needed
 from graphc.ir.tensor import Tensor
 from graphc.ops.registry import get_op
@@ -81,8 +82,8 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
             continue
         unbound = [s for s in n.shape.symbols if s not in binding]
         if unbound:
-            raise ShapeError(f"{n.op} node %{n.id} has shape {n.shape}, but no input binds "
-                             f"{', '.join(unbound)}\n  at {n.loc}")
+            raise ShapeError(at_user(f"{n.op} node %{n.id} has shape {n.shape}, but no input "
+                                     f"binds {', '.join(unbound)}", n.loc))
         shape = n.shape.bind(binding)
         try:
             with np.errstate(all="ignore"):

@@ -14,6 +14,7 @@ from graphc.backend.codegen import Program, generate, runtime_error
 from graphc.backend.evaluate import as_tensor_list
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
+from graphc.ir.node import at_user
 from graphc.ir.nxgraph import needed
 from graphc.ir.tensor import Tensor
 
@@ -34,10 +35,9 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
             v = wrap([v, p], "update")[0]
         g.own(v, f"update of {p.name!r}")
         if v.ndim != p.ndim or not all(definitely_equal(a, b) for a, b in zip(v.shape, p.shape)):
-            raise ShapeError(
+            raise ShapeError(at_user(
                 f"update of param {p.name!r}: the new value has shape {v.shape}, the param "
-                f"{p.shape}\n  at {v.node.loc}"
-            )
+                f"{p.shape}", v.node.loc))
         if not np.can_cast(v.dtype, p.dtype, "same_kind"):
             raise TypeError(f"update of param {p.name!r}: a {v.dtype} value cannot be stored in "
                             f"a {p.dtype} param")

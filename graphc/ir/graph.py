@@ -243,7 +243,8 @@ class Graph:
         """Add an op node: infer its shape and dtype, run the build checks, append it.
 
         Any failure (arity, attributes, operands of another graph, the op's own rules) is
-        raised as its type (ShapeError, TypeError, ValueError) with ``describe_failure``'s text.
+        raised as its type (ShapeError, TypeError, ValueError) with the text of ``build_error``:
+        op, operand shapes and dtypes, the reason, the user's file:line.
         """
         from graphc.ops.registry import get_op
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
-from graphc.ir.node import user_location
+from graphc.ir.node import at_user
 from graphc.ir.tensor import Tensor
 from graphc.nn import init as initializers
 from graphc.nn.init import Initializer
@@ -70,10 +70,9 @@ class Linear(Module):
 
     def build(self, x: Tensor) -> None:
         if x.ndim == 0 or not definitely_equal(x.shape[-1], self.n_in):
-            raise ShapeError(
+            raise ShapeError(at_user(
                 f"Linear({self.n_in}, {self.n_out}) expects inputs (..., {self.n_in}), got "
-                f"{x.shape}\n  at {user_location()}"
-            )
+                f"{x.shape}"))
         dtype = self.dtype if self.dtype is not None else _float_dtype(x)
         self.W = self.param("W", self.init, (self.n_in, self.n_out), dtype)
         if self.bias:

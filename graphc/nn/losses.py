@@ -8,7 +8,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal
-from graphc.ir.node import user_location
+from graphc.ir.node import at_user
 from graphc.ir.tensor import Tensor
 from graphc.ops import astype, equal, expand_dims, log_softmax, mean, square, sum, take_along_axis
 from graphc.ops._common import wrap
@@ -22,11 +22,9 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
     """mean((pred - target)^2); the shapes must be equal (no silent broadcast)."""
     p, t = wrap([pred, target], "mse_loss")
     if not _same(p.shape, t.shape):
-        raise ShapeError(
+        raise ShapeError(at_user(
             f"mse_loss: prediction {p.shape} and target {t.shape} differ; broadcasting them "
-            "would compare every pair (e.g. (B, 1) - (B,) -> (B, B)). Reshape one to match.\n"
-            f"  at {user_location()}"
-        )
+            "would compare every pair (e.g. (B, 1) - (B,) -> (B, B)). Reshape one to match."))
     return mean(square(p - t))
 
 
@@ -34,19 +32,18 @@ def _labels(logits: Tensor, labels: Any, axis: int, what: str) -> tuple[Tensor, 
     z, y = wrap([logits, labels], what)
     axis = axis % z.ndim if z.ndim else 0
     if z.ndim == 0:
-        raise ShapeError(f"{what}: logits must have a class axis, got shape {z.shape}")
+        raise ShapeError(at_user(f"{what}: logits must have a class axis, got shape {z.shape}"))
     if y.dtype.kind in "iu":
         want = Shape([d for i, d in enumerate(z.shape) if i != axis])
         if not _same(y.shape, want):
             hint = (" (one-hot labels must be floats: cast them with astype)"
                     if _same(y.shape, z.shape) else "")
-            raise ShapeError(f"{what}: integer labels must have shape {want} (logits {z.shape} "
-                             f"without the class axis), got {y.shape}{hint}\n"
-                             f"  at {user_location()}")
+            raise ShapeError(at_user(f"{what}: integer labels must have shape {want} (logits "
+                                     f"{z.shape} without the class axis), got {y.shape}{hint}"))
     elif y.dtype.kind == "f":
         if not _same(y.shape, z.shape):
-            raise ShapeError(f"{what}: one-hot (or probability) labels must have the logits' "
-                             f"shape {z.shape}, got {y.shape}\n  at {user_location()}")
+            raise ShapeError(at_user(f"{what}: one-hot (or probability) labels must have the "
+                                     f"logits' shape {z.shape}, got {y.shape}"))
     else:
         raise TypeError(f"{what}: labels must be integers or floats, got {y.dtype}")
     return z, y, axis

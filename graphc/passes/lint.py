@@ -59,7 +59,7 @@ from typing import Any
 
 from graphc.errors import ShapeError, ShapeWarning
 from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
-from graphc.ir.node import Node
+from graphc.ir.node import Node, at_user
 from graphc.ops.registry import get_op
 
 #: infix spelling of the checked binary ops, for messages
@@ -97,7 +97,7 @@ def check_broadcast(graph, op: str, inputs: Sequence[Node], attrs: dict, shape: 
     if msg is None:
         return
     if graph.strict:
-        raise ShapeError(f"{msg}\n  at {loc}")
+        raise ShapeError(at_user(msg, loc))
     filename, _, line = loc.rpartition(":")
     warnings.warn_explicit(msg, ShapeWarning, filename or loc,
                            int(line) if line.isdigit() else 0, registry=_WARN_REGISTRY)
