@@ -105,11 +105,6 @@ class MemoryPlan:
                 f"({len(self.inplace)} in place), {len(self.static)} static, "
                 f"{len(self.views)} hoisted views, {len(self.tail)} in-place commits{fused}")
 
-    def arena_of(self) -> dict[int, tuple[int, int]]:
-        """slot index -> (arena index, position in it)."""
-        return {s: (a, k) for a, (_, _, slots, _) in enumerate(self.arenas)
-                for k, s in enumerate(slots)}
-
 
 def alias_root(prog: Program, i: int) -> int:
     """The node whose memory node ``i`` may share (following view ops through operand 0)."""

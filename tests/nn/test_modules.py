@@ -207,3 +207,27 @@ def test_values_before_the_first_call_and_sequential_steps_are_checked():
         gc.nn.Linear(2, 2).values()                  # was a bare AssertionError
     with pytest.raises(TypeError, match=r"Sequential steps\[1\] must be a Module or a function"):
         gc.nn.Sequential([gc.nn.Linear(2, 2), 3])    # not only when first called
+
+
+def test_trainable_parameters_leave_out_state_params():
+    """A module with a non-trainable running statistic: parameters() has it, trainable does not."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Scaled(gc.nn.Module):
+        n: int = 2
+
+        def build(self, x):
+            self.param("w", gc.nn.init.zeros, (self.n,))
+            self.param("running", gc.nn.init.zeros, (self.n,), trainable=False)
+
+        def forward(self, x):
+            return x * self._params["w"] + self._params["running"]
+
+    g = gc.Graph()
+    x = g.input("x", ("B", 2))
+    m = Scaled()
+    m(x)
+    assert len(m.parameters()) == 2
+    assert [t.name for t in m.trainable_parameters()] == [m.parameters()[0].name]
+    assert not m.parameters()[1].node.attr["trainable"]
