@@ -121,6 +121,11 @@ def _fmt_item(item: tuple) -> str:
     return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
+def index_text(index: tuple[tuple, ...]) -> str:
+    """A normalized index as numpy writes it, ``[:, -1]`` (how diagrams show the attribute)."""
+    return "[" + ", ".join(_fmt_item(i) for i in index) + "]"
+
+
 def index_code(index: tuple[tuple, ...]) -> str:
     """Source text of a normalized index, e.g. ``:, 0, None`` (built from ints only)."""
     items = [_fmt_item(i) for i in index]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from graphc.ir.node import Node
+from graphc.ops.indexing import index_text
 from graphc.viz.view import Scope, View, make_view
 
 #: fill colour of an op node by its op kind
@@ -101,19 +102,6 @@ def short_loc(loc: str) -> str:
     """``model.py:12`` from ``/path/to/model.py:12``."""
     file, sep, line = loc.rpartition(":")
     return f"{os.path.basename(file)}:{line}" if sep else os.path.basename(loc)
-
-
-def index_text(index: tuple) -> str:
-    """A normalized basic index as numpy writes it: ``(("slice", None, None, None), ("int",
-    -1))`` -> ``[:, -1]``."""
-    def item(it: tuple) -> str:
-        if it[0] == "int":
-            return str(it[1])
-        if it[0] == "new":
-            return "None"
-        a, b, c = ("" if x is None else str(x) for x in it[1:])
-        return f"{a}:{b}" + (f":{c}" if c else "")
-    return "[" + ", ".join(map(item, index)) + "]"
 
 
 def _attr_value(k: str, v: Any) -> str:
