@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from graphc.autodiff.grad import grad
-from graphc.backend.evaluate import evaluate, resolve_feed
+from graphc.ops.evaluate import evaluate, resolve_feed
 from graphc.ir.tensor import Tensor
 
 

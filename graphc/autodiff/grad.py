@@ -20,7 +20,7 @@ from graphc.ir.node import Node, at_user, user_location
 from graphc.ir.nxgraph import depends_on, needed
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import is_float
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 
 
 def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int = 0) -> Tensor:

@@ -8,32 +8,16 @@ objects the code needs are passed in through its namespace.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from graphc.backend import runtime
+from graphc.ops import kernels
 from graphc.ir.dims import Shape, definitely_equal, is_symbol
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node, at_user
-from graphc.ops.registry import get_op
-
-
-@dataclass
-class Program:
-    """What to compile: a graph, the input order, outputs, updates and the schedule."""
-
-    graph: Graph
-    inputs: list[int]
-    outputs: list[int]
-    #: (param node id, new-value node id), applied after everything is computed
-    updates: list[tuple[int, int]]
-    #: node ids in execution order (every node the outputs and updates need, updated params
-    #: included)
-    schedule: list[int] = field(default_factory=list)
-    #: one Tensor compiled (one array returned) rather than a list
-    single: bool = False
+from graphc.ir.node import Node, at_user, where_built
+from graphc.ir.program import Program
+from graphc.ir.opdef import get_op
 
 
 class EmitContext:
@@ -96,18 +80,18 @@ def generate(prog: Program, plan: Any = None, fn_name: str = "graphc_fn",
 
     The function is ``fn(P, *inputs) -> outputs`` where ``P`` is the graph's params dict:
     it checks and binds the inputs, takes a buffer set for this binding (``plan``: a
-    ``graphc.passes.memory.MemoryPlan``; None runs every op allocating), runs one line per
+    ``graphc.backend.memory.MemoryPlan``; None runs every op allocating), runs one line per
     node, copies results that alias memory it does not own, then commits the updates: the
     in-place tail, then ``copyto`` for the rest. The caller owns every array returned.
     ``check_finite``: True checks every float value as it is computed; ``"outputs"`` checks
     only the float outputs, once everything is computed and before the commit.
     """
-    from graphc.passes.memory import SCALAR_OPS, alias_root, plan_memory, root_kind
+    from graphc.backend.memory import SCALAR_OPS, alias_root, plan_memory, root_kind
 
     if plan is None:
         plan = plan_memory(prog, enabled=False)
     g = prog.graph
-    ns: dict[str, Any] = {"xp": np, "rt": runtime, "ndarray": np.ndarray}
+    ns: dict[str, Any] = {"xp": np, "rt": kernels, "ndarray": np.ndarray}
     input_nodes = [g.node(i) for i in prog.inputs]
     input_pos = {n.id: k for k, n in enumerate(input_nodes)}
     ns["INPUTS"] = input_nodes
@@ -367,26 +351,6 @@ def _kernel(n: Node, operands: list[str], ctx: EmitContext) -> str | None:
     return None
 
 
-def where_built(node: Node) -> str:
-    """``  at file:line`` of a node, and for a gradient node the forward node's line."""
-    info = node.info
-    lines = [f"  at {node.loc}"]
-    if "grad_of" in info:
-        fwd = info.get("forward_op", "the forward node")
-        lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
-    return "\n".join(lines)
-
-
-def runtime_error(node: Node, e: Exception) -> Exception:
-    """A numpy error raised while computing ``node`` (an integer label out of range, ...),
-    as the contract's ValueError/TypeError naming the op, its shape and the user's line."""
-    from graphc.errors import ShapeError
-
-    kind = type(e) if isinstance(e, (ShapeError, TypeError)) else ValueError
-    return kind(f"{node.op} node %{node.id} {node.shape} failed at run time: "
-                f"{type(e).__name__}: {e}\n{where_built(node)}")
-
-
 def _nonfinite(node: Node, value: Any) -> None:
     """Raise NonFiniteError naming ``node``: op, shape, user line (and its forward node's)."""
     from graphc.errors import NonFiniteError
@@ -405,14 +369,14 @@ def _nonfinite(node: Node, value: Any) -> None:
 
 
 def _convert(node: Node, value: Any) -> np.ndarray:
-    from graphc.backend.binding import convert_input
+    from graphc.ir.binding import convert_input
 
     return convert_input(node, value)
 
 
 def _fail_factory(nodes: list[Node]):
     def fail(k: int, arrays: tuple) -> None:
-        from graphc.backend.binding import bind
+        from graphc.ir.binding import bind
 
         bind(nodes[: k + 1], arrays)
         raise AssertionError("graphc bug: an input check failed but binding found no error")

@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.codegen import Program, generate, runtime_error
-from graphc.backend.evaluate import as_tensor_list
+from graphc.backend.codegen import generate
+from graphc.ir.node import runtime_error
+from graphc.ir.program import Program
+from graphc.ops.evaluate import as_tensor_list
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
 from graphc.ir.node import at_user
@@ -114,7 +116,7 @@ class Function:
 
     def __init__(self, program: Program, single: bool, options: Any = None,
                  optimized: bool = False):
-        from graphc.passes.memory import plan_memory
+        from graphc.backend.memory import plan_memory
         from graphc.passes.pipeline import Options, optimize, verify
 
         options = options or Options()

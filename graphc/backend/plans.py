@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.codegen import Program
-from graphc.ops.registry import get_op
+from graphc.ir.program import Program
+from graphc.ir.opdef import get_op
 
 MAX_BINDINGS = 8
 

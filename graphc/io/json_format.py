@@ -326,7 +326,7 @@ def _check_references(raw_nodes: list[dict]) -> None:
 
 def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
                 params: dict[str, np.ndarray]) -> tuple[Node, np.ndarray | None]:
-    from graphc.ops.registry import get_op
+    from graphc.ir.opdef import get_op
 
     op = rn["op"]
     where = f"node {i} ({op})"

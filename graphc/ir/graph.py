@@ -13,6 +13,7 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape
 from graphc.ir.dtypes import check_dtype, dtype_of_value
 from graphc.ir.node import Node, at_user, freeze_attrs, user_location
+from graphc.ir.opdef import check_node
 from graphc.ir.tensor import Tensor
 
 #: Checks run on every op node before it is added: ``check(graph, op, inputs, attrs, shape,
@@ -246,23 +247,11 @@ class Graph:
         raised as its type (ShapeError, TypeError, ValueError) with the text of ``build_error``:
         op, operand shapes and dtypes, the reason, the user's file:line.
         """
-        from graphc.ops.registry import get_op
-
         loc = loc or user_location()
-        attrs = dict(attrs or {})
         try:
-            opdef = get_op(op)
-            if opdef.arity is not None and len(inputs) != opdef.arity:
-                raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(inputs)}")
-            unknown = sorted(set(attrs) - set(opdef.attrs))
-            if unknown:
-                raise TypeError(f"{op} has no attribute(s) {unknown} (it takes "
-                                f"{list(opdef.attrs)})")
             ids = tuple(self.own(t, f"operand {k} of {op}").id for k, t in enumerate(inputs))
             nodes = [self._nodes[i] for i in ids]
-            if opdef.normalize is not None:
-                attrs = opdef.normalize(nodes, attrs)
-            shape, dtype = opdef.infer(nodes, attrs)
+            _, attrs, shape, dtype = check_node(op, nodes, dict(attrs or {}))
         except (ShapeError, TypeError, ValueError) as e:
             raise build_error(e, op, inputs, loc) from None
         for check in BUILD_CHECKS:

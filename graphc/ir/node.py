@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.errors import ShapeError
 from graphc.ir.dims import Shape
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -82,3 +83,21 @@ class Node:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+
+def where_built(node: Node) -> str:
+    """``  at file:line`` of a node, and for a gradient node the forward node's line."""
+    info = node.info
+    lines = [f"  at {node.loc}"]
+    if "grad_of" in info:
+        fwd = info.get("forward_op", "the forward node")
+        lines.append(f"  in the gradient of {fwd} built at {info.get('forward_loc', '?')}")
+    return "\n".join(lines)
+
+
+def runtime_error(node: Node, e: Exception) -> Exception:
+    """A numpy error raised while computing ``node`` (an integer label out of range, ...),
+    as the contract's ValueError/TypeError naming the op, its shape and the user's line."""
+    kind = type(e) if isinstance(e, (ShapeError, TypeError)) else ValueError
+    return kind(f"{node.op} node %{node.id} {node.shape} failed at run time: "
+                f"{type(e).__name__}: {e}\n{where_built(node)}")

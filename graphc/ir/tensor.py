@@ -14,10 +14,23 @@ if TYPE_CHECKING:
     from graphc.ir.node import Node
 
 
-def _ops():
-    import graphc.ops as ops  # ops import the IR; the IR reaches ops lazily
+class _Builders:
+    """The op builders that Tensor's operators and methods call (``add`` for ``+``).
 
-    return ops
+    ``graphc.ops`` sits above the IR, so it installs itself here when imported
+    (``install_builders``) instead of the IR importing it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("graphc.ops is not imported: import graphc first")
+
+
+_ops: Any = _Builders()
+
+
+def install_builders(builders: Any) -> None:
+    """Make ``builders`` (the ``graphc.ops`` module) what Tensor's operators call."""
+    global _ops
+    _ops = builders
 
 
 class Tensor:
@@ -82,28 +95,28 @@ class Tensor:
         return (Tensor, (self.graph, self.id))
 
     # ------------------------------------------------------------- operators
-    def __add__(self, o: Any) -> Tensor: return _ops().add(self, o)
-    def __radd__(self, o: Any) -> Tensor: return _ops().add(o, self)
-    def __sub__(self, o: Any) -> Tensor: return _ops().subtract(self, o)
-    def __rsub__(self, o: Any) -> Tensor: return _ops().subtract(o, self)
-    def __mul__(self, o: Any) -> Tensor: return _ops().multiply(self, o)
-    def __rmul__(self, o: Any) -> Tensor: return _ops().multiply(o, self)
-    def __truediv__(self, o: Any) -> Tensor: return _ops().divide(self, o)
-    def __rtruediv__(self, o: Any) -> Tensor: return _ops().divide(o, self)
-    def __pow__(self, o: Any) -> Tensor: return _ops().power(self, o)
-    def __rpow__(self, o: Any) -> Tensor: return _ops().power(o, self)
-    def __matmul__(self, o: Any) -> Tensor: return _ops().matmul(self, o)
-    def __rmatmul__(self, o: Any) -> Tensor: return _ops().matmul(o, self)
-    def __neg__(self) -> Tensor: return _ops().negative(self)
+    def __add__(self, o: Any) -> Tensor: return _ops.add(self, o)
+    def __radd__(self, o: Any) -> Tensor: return _ops.add(o, self)
+    def __sub__(self, o: Any) -> Tensor: return _ops.subtract(self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _ops.subtract(o, self)
+    def __mul__(self, o: Any) -> Tensor: return _ops.multiply(self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _ops.multiply(o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _ops.divide(self, o)
+    def __rtruediv__(self, o: Any) -> Tensor: return _ops.divide(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _ops.power(self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _ops.power(o, self)
+    def __matmul__(self, o: Any) -> Tensor: return _ops.matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Tensor: return _ops.matmul(o, self)
+    def __neg__(self) -> Tensor: return _ops.negative(self)
     def __pos__(self) -> Tensor: return self
-    def __abs__(self) -> Tensor: return _ops().abs(self)
-    def __lt__(self, o: Any) -> Tensor: return _ops().less(self, o)
-    def __le__(self, o: Any) -> Tensor: return _ops().less_equal(self, o)
-    def __gt__(self, o: Any) -> Tensor: return _ops().greater(self, o)
-    def __ge__(self, o: Any) -> Tensor: return _ops().greater_equal(self, o)
+    def __abs__(self) -> Tensor: return _ops.abs(self)
+    def __lt__(self, o: Any) -> Tensor: return _ops.less(self, o)
+    def __le__(self, o: Any) -> Tensor: return _ops.less_equal(self, o)
+    def __gt__(self, o: Any) -> Tensor: return _ops.greater(self, o)
+    def __ge__(self, o: Any) -> Tensor: return _ops.greater_equal(self, o)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _ops().getitem(self, index)
+        return _ops.getitem(self, index)
 
     # --------------------------------------------------------------- methods
     @property
@@ -118,34 +131,34 @@ class Tensor:
                 "gc.swapaxes(t, -1, -2) to swap the last two axes, or gc.transpose(t, axes) "
                 "to say exactly which."
             ))
-        return _ops().transpose(self)
+        return _ops.transpose(self)
 
     @property
     def mT(self) -> Tensor:
         """Swap the last two axes (a batch of matrix transposes)."""
-        return _ops().swapaxes(self, -1, -2)
+        return _ops.swapaxes(self, -1, -2)
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops().sum(self, axis=axis, keepdims=keepdims)
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops().mean(self, axis=axis, keepdims=keepdims)
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops().max(self, axis=axis, keepdims=keepdims)
+        return _ops.max(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops().reshape(self, shape)
+        return _ops.reshape(self, shape)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        return _ops().swapaxes(self, axis1, axis2)
+        return _ops.swapaxes(self, axis1, axis2)
 
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return _ops().transpose(self, axes if axes else None)
+        return _ops.transpose(self, axes if axes else None)
 
     def astype(self, dtype: Any) -> Tensor:
-        return _ops().astype(self, dtype)
+        return _ops.astype(self, dtype)

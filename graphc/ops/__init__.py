@@ -31,7 +31,6 @@ from graphc.ops.elementwise import (
 from graphc.ops.indexing import getitem, take_along_axis
 from graphc.ops.linalg import matmul
 from graphc.ops.reduction import log_softmax, logsumexp, max, mean, numel, softmax, sum
-from graphc.ops.registry import OpDef, all_ops, get_op, register
 from graphc.ops.shape import (
     broadcast_to,
     concatenate,
@@ -41,6 +40,8 @@ from graphc.ops.shape import (
     swapaxes,
     transpose,
 )
+
+from graphc.ir.opdef import OpDef, all_ops, get_op, register  # noqa: E402, I001
 
 __all__ = [
     "OpDef", "abs", "add", "all_ops", "astype", "broadcast_to", "concatenate", "divide",
@@ -59,3 +60,10 @@ for _name in __all__:
     if callable(_fn) and _name not in ("OpDef", "all_ops", "get_op", "register"):
         globals()[_name] = _atomic(_fn)
 del _name, _fn
+
+# Tensor's operators (``+``, ``@``, ``.sum``) call these builders; the IR cannot import them
+import sys as _sys  # noqa: E402
+
+from graphc.ir.tensor import install_builders as _install  # noqa: E402
+
+_install(_sys.modules[__name__])

@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend import runtime
+from graphc.ops import kernels
 from graphc.ir.dims import broadcast_shapes
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply, call, is_float
-from graphc.ops.registry import OpDef, register
+from graphc.ir.opdef import OpDef, register
 
 # ------------------------------------------------------------------------------- machinery
 
 
 @cache
 def _probe(fn_name: str, *dtypes: np.dtype) -> np.dtype:
-    fn = getattr(np, fn_name, None) or getattr(runtime, fn_name)
+    fn = getattr(np, fn_name, None) or getattr(kernels, fn_name)
     return probe_dtype(fn, *dtypes)
 
 
@@ -195,7 +195,7 @@ def sigmoid(x: Any) -> Tensor:
 
 _def("sigmoid", lambda g, out, x, at, need: [g * out * (1 - out)], sigmoid.__doc__,
      emit=call("rt.sigmoid", out=True),
-     compute=lambda args, attrs, shape: runtime.sigmoid(*args))
+     compute=lambda args, attrs, shape: kernels.sigmoid(*args))
 
 
 def relu(x: Any) -> Tensor:
@@ -204,7 +204,7 @@ def relu(x: Any) -> Tensor:
 
 
 _def("relu", lambda g, out, x, at, need: [where(greater(x[0], 0), g, 0)], relu.__doc__,
-     emit=call("rt.relu", out=True), compute=lambda args, attrs, shape: runtime.relu(*args))
+     emit=call("rt.relu", out=True), compute=lambda args, attrs, shape: kernels.relu(*args))
 
 
 def sqrt(x: Any) -> Tensor:

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend import runtime
+from graphc.ops import kernels
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_dims, is_symbol, normalize_axis
 from graphc.ir.dtypes import check_dtype
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
-from graphc.ops.registry import OpDef, register
+from graphc.ir.opdef import OpDef, register
 
 # ------------------------------------------------------------------------- index handling
 
@@ -151,7 +151,7 @@ def _getitem_vjp(g, out, x, at, need):
 
 register(OpDef(
     name="getitem", kind="index", infer=_getitem_infer,
-    compute=lambda args, attrs, shape: args[0][runtime.index_from_attr(attrs["index"])],
+    compute=lambda args, attrs, shape: args[0][kernels.index_from_attr(attrs["index"])],
     emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'])}]",
     vjp=_getitem_vjp, view=True, doc=getitem.__doc__, attrs=("index",),
     normalize=lambda nodes, attrs: {"index": normalize_index(attrs["index"], nodes[0].ndim)},
@@ -175,8 +175,8 @@ def _getitem_grad_emit(args, attrs, ctx):
 
 register(OpDef(
     name="getitem_grad", kind="index", infer=_getitem_grad_infer,
-    compute=lambda args, attrs, shape: runtime.getitem_grad(
-        args[0], shape, runtime.index_from_attr(attrs["index"]), args[0].dtype),
+    compute=lambda args, attrs, shape: kernels.getitem_grad(
+        args[0], shape, kernels.index_from_attr(attrs["index"]), args[0].dtype),
     emit=_getitem_grad_emit,
     normalize=lambda nodes, attrs: {
         "index": normalize_index(attrs["index"], len(Shape(attrs["shape"]))),
@@ -243,7 +243,7 @@ def _take_grad_emit(args, attrs, ctx):
 
 register(OpDef(
     name="take_along_axis_grad", kind="index", infer=_take_grad_infer,
-    compute=lambda args, attrs, shape: runtime.take_along_axis_grad(
+    compute=lambda args, attrs, shape: kernels.take_along_axis_grad(
         args[0], args[1], shape, attrs["axis"], args[0].dtype),
     emit=_take_grad_emit,
     vjp=lambda g, out, x, at, need: [take_along_axis(g, x[1], at["axis"]), None],

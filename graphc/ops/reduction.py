@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend import runtime
+from graphc.ops import kernels
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal, normalize_axes, normalize_axis
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
-from graphc.ops.registry import OpDef, register
+from graphc.ir.opdef import OpDef, register
 
 
 def _normalize_reduce(nodes, attrs):
@@ -149,7 +149,7 @@ def _lse_infer(nodes, attrs):
 
 register(OpDef(
     name="logsumexp", kind="reduction", infer=_lse_infer,
-    compute=lambda args, attrs, shape: runtime.logsumexp(args[0], attrs["axis"],
+    compute=lambda args, attrs, shape: kernels.logsumexp(args[0], attrs["axis"],
                                                          attrs["keepdims"]),
     emit=lambda args, attrs, ctx: (f"rt.logsumexp({args[0]}, {attrs['axis']!r}, "
                                    f"{attrs['keepdims']!r})"),
@@ -188,7 +188,7 @@ def _softmax_vjp(g, out, x, at, need):
 
 register(OpDef(
     name="softmax", kind="reduction", infer=_axiswise_infer,
-    compute=lambda args, attrs, shape: runtime.softmax(args[0], attrs["axis"]),
+    compute=lambda args, attrs, shape: kernels.softmax(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"rt.softmax({args[0]}, {attrs['axis']!r})",
     vjp=_softmax_vjp, doc=softmax.__doc__, attrs=("axis",), normalize=_normalize_axiswise,
 ))
@@ -208,7 +208,7 @@ def _log_softmax_vjp(g, out, x, at, need):
 
 register(OpDef(
     name="log_softmax", kind="reduction", infer=_axiswise_infer,
-    compute=lambda args, attrs, shape: runtime.log_softmax(args[0], attrs["axis"]),
+    compute=lambda args, attrs, shape: kernels.log_softmax(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"rt.log_softmax({args[0]}, {attrs['axis']!r})",
     vjp=_log_softmax_vjp, doc=log_softmax.__doc__, attrs=("axis",),
     normalize=_normalize_axiswise,
@@ -241,7 +241,7 @@ def _numel_emit(args, attrs, ctx):
 
 register(OpDef(
     name="numel", kind="reduction", infer=_numel_infer,
-    compute=lambda args, attrs, shape: runtime.numel(args[0], attrs["axis"], attrs["dtype"]),
+    compute=lambda args, attrs, shape: kernels.numel(args[0], attrs["axis"], attrs["dtype"]),
     emit=_numel_emit, vjp=None, doc=numel.__doc__, attrs=("axis", "dtype"),
     normalize=_normalize_numel,
 ))

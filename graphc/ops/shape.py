@@ -22,7 +22,7 @@ from graphc.ir.dims import (
 )
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
-from graphc.ops.registry import OpDef, register
+from graphc.ir.opdef import OpDef, register
 
 # -------------------------------------------------------------------------------- reshape
 

@@ -3,7 +3,7 @@ they are registered so that every node's op is known to the passes, codegen and 
 
 from __future__ import annotations
 
-from graphc.ops.registry import OpDef, register
+from graphc.ir.opdef import OpDef, register
 
 
 def _made_by_graph(kind: str):

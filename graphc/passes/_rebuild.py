@@ -20,7 +20,7 @@ import numpy as np
 from graphc.ir.dims import Shape, definitely_equal
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 
 #: ``old id -> new id`` for every old node that survives a pass (or is replaced by another)
 Mapping = dict[int, int]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.ir.graph import Graph
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 from graphc.passes._rebuild import Mapping, Rebuilder
 
 #: results larger than this many elements stay computed at run time (they would bloat the

@@ -60,7 +60,7 @@ from typing import Any
 from graphc.errors import ShapeError, ShapeWarning
 from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
 from graphc.ir.node import Node, at_user
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 
 #: infix spelling of the checked binary ops, for messages
 _INFIX = {

@@ -11,10 +11,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graphc.backend.codegen import Program
+from graphc.ir.program import Program
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed, to_digraph
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 from graphc.passes._rebuild import Mapping, same_shape
 from graphc.passes.cse import cse
 from graphc.passes.dce import dce
@@ -165,7 +165,7 @@ def verify(prog: Program, before: Program | None = None, what: str = "",
     feed_old, feed_new = _random_feed(before, prog, seed, size)
     if feed_old is None:
         return
-    from graphc.backend.evaluate import evaluate
+    from graphc.ops.evaluate import evaluate
 
     old_ids = [*before.outputs, *(v for _, v in before.updates)]
     new_ids = [*prog.outputs, *(v for _, v in prog.updates)]

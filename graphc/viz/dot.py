@@ -334,7 +334,7 @@ class _Writer:
             return (f"{nid} " + _attrs(label=_constant_text(n), shape=shape, style="filled",
                                        fillcolor=fill, fontsize="9", height="0.3",
                                        tooltip=f"constant {tip}") + ";")
-        from graphc.ops.registry import get_op
+        from graphc.ir.opdef import get_op
 
         try:
             kind = get_op(n.op).kind
@@ -365,7 +365,7 @@ class _Writer:
         if n.role in ("input", "param"):
             text, fill = n.name or "?", ROLE_STYLE[n.role][1]
         else:
-            from graphc.ops.registry import get_op
+            from graphc.ir.opdef import get_op
 
             try:
                 fill = KIND_COLORS.get(get_op(n.op).kind, "#ffffff")

@@ -20,7 +20,7 @@ def to_networkx(target: Any) -> nx.DiGraph:
     ``operands`` (the positions it fills, e.g. ``(0, 1)`` for ``x * x``). Graph attributes:
     ``name``, ``outputs`` (label -> node id) and ``updates`` (param name -> node id).
     """
-    from graphc.ops.registry import get_op
+    from graphc.ir.opdef import get_op
 
     view = make_view(target)
     g = view.graph

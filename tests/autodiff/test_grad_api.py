@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.ops import registry
+from graphc.ir import opdef as registry
 
 HERE = __file__
 

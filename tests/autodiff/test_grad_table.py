@@ -330,7 +330,7 @@ def test_check_grad_catches_a_wrong_vjp(monkeypatch):
     """The table can fail: a vjp off by a factor is caught, first and second order."""
     import dataclasses
 
-    from graphc.ops import registry
+    from graphc.ir import opdef as registry
 
     bad = dataclasses.replace(registry.get_op("tanh"),
                               vjp=lambda g, out, x, at, need: [g * (1.001 - gc.square(out))])
@@ -345,7 +345,7 @@ def test_check_grad_catches_a_wrong_second_derivative(monkeypatch):
     """tanh's vjp is built from square; a wrong square vjp only shows at second order."""
     import dataclasses
 
-    from graphc.ops import registry
+    from graphc.ir import opdef as registry
 
     bad = dataclasses.replace(registry.get_op("square"),
                               vjp=lambda g, out, x, at, need: [g * (2.01 * x[0])])

@@ -17,7 +17,7 @@ import pytest
 
 import graphc as gc
 from graphc.ir.graph import BUILD_CHECKS
-from graphc.ops import registry
+from graphc.ir import opdef as registry
 from graphc.passes import lint
 
 HERE = __file__

@@ -1,4 +1,8 @@
-"""The op registry: one ``OpDef`` per op, holding everything about it in one place."""
+"""The op registry: one ``OpDef`` per op, holding everything about it in one place, and
+``check_node``, the one validation of an op node (built, loaded, verified or rebuilt).
+
+It lives in the IR (the ops register into it from the layer above) so that the graph can
+check a node without importing the op families."""
 
 from __future__ import annotations
 
@@ -76,3 +80,31 @@ def get_op(name: str) -> OpDef:
 def all_ops() -> dict[str, OpDef]:
     """Every registered op, by name (sorted)."""
     return dict(sorted(_REGISTRY.items()))
+
+
+def check_node(op: str, operands: Sequence[Node], attrs: dict[str, Any],
+               canonical: bool = False) -> tuple[OpDef, dict[str, Any], Shape, np.dtype]:
+    """Validate an op node: the op is known and not a source, the operand count and attribute
+    names fit, the op's ``normalize`` and ``infer`` rules accept it. Returns the OpDef, the
+    canonical attributes, the shape and the dtype.
+
+    ``canonical=True`` (a stored or rewritten node): the attributes must already be in
+    canonical form. Raises the rule's ShapeError, TypeError or ValueError with the reason;
+    callers add the location (``Graph.apply``: op, operands and the user's file:line).
+    """
+    opdef = get_op(op)
+    if opdef.kind == "source":
+        raise TypeError(f"a {op} node is created by Graph.{op}(), not applied as an op")
+    if opdef.arity is not None and len(operands) != opdef.arity:
+        raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(operands)}")
+    unknown = sorted(set(attrs) - set(opdef.attrs))
+    if unknown:
+        raise TypeError(f"{op} has no attribute(s) {unknown} (it takes {list(opdef.attrs)})")
+    attrs = dict(attrs)
+    if opdef.normalize is not None:
+        normal = opdef.normalize(operands, dict(attrs))
+        if canonical and normal != attrs:
+            raise ValueError(f"attributes {attrs} are not in canonical form {normal}")
+        attrs = normal
+    shape, dtype = opdef.infer(operands, attrs)
+    return opdef, attrs, Shape(shape), np.dtype(dtype)

@@ -47,9 +47,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from graphc.backend.codegen import Program
+from graphc.ir.program import Program
 from graphc.ir.node import Node
-from graphc.ops.registry import get_op
+from graphc.ir.opdef import get_op
 from graphc.passes._rebuild import same_shape
 
 #: view ops that always return a view, whatever the layout of their operand
