@@ -94,6 +94,11 @@ def definitely_equal(a: Dim, b: Dim) -> bool:
     return type(a) is type(b) and a == b
 
 
+def same_shape(a: Sequence[Dim], b: Sequence[Dim]) -> bool:
+    """True when two shapes are the same at every binding (the one shape-equality check)."""
+    return len(a) == len(b) and all(map(definitely_equal, a, b))
+
+
 def broadcast_dims(a: Dim, b: Dim) -> Dim:
     """numpy's rule for one axis: 1 stretches, equal dims match; anything else is unprovable."""
     if definitely_equal(a, b):

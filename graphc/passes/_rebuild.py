@@ -17,18 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.dims import Shape, definitely_equal, same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.opdef import get_op
 
 #: ``old id -> new id`` for every old node that survives a pass (or is replaced by another)
 Mapping = dict[int, int]
-
-
-def same_shape(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    """Two shapes that are provably equal (symbols compared by name, via definitely_equal)."""
-    return len(a) == len(b) and all(definitely_equal(x, y) for x, y in zip(a, b))
 
 
 class Rebuilder:
