@@ -4,7 +4,6 @@ from graphc import nn, optim  # layers, losses, fit; optimisers
 from graphc import ops as _ops  # noqa: F401  (registers every op)
 from graphc import passes as _passes  # noqa: F401  (registers the broadcast diagnostics)
 from graphc.autodiff import GradCheckError, check_grad, grad
-from graphc.ops.evaluate import evaluate
 from graphc.backend.function import Function, compile
 from graphc.errors import NonFiniteError, ShapeError, ShapeWarning
 from graphc.io import load, save
@@ -53,6 +52,7 @@ from graphc.ops import (
     transpose,
     where,
 )
+from graphc.ops.evaluate import evaluate
 from graphc.viz import render, to_dot, to_networkx
 
 __version__ = "0.1.0"

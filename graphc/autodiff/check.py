@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from graphc.autodiff.grad import grad
-from graphc.ops.evaluate import evaluate, resolve_feed
 from graphc.ir.tensor import Tensor
+from graphc.ops.evaluate import evaluate, resolve_feed
 
 
 class GradCheckError(AssertionError):

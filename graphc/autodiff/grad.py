@@ -18,9 +18,9 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal
 from graphc.ir.node import Node, at_user, user_location
 from graphc.ir.nxgraph import depends_on, needed
+from graphc.ir.opdef import get_op
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import is_float
-from graphc.ir.opdef import get_op
 
 
 def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int = 0) -> Tensor:

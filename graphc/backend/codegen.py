@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ops import kernels
 from graphc.ir.dims import Shape, definitely_equal, is_symbol
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, at_user, where_built
-from graphc.ir.program import Program
 from graphc.ir.opdef import get_op
+from graphc.ir.program import Program
+from graphc.ops import kernels
 
 
 class EmitContext:

@@ -11,14 +11,13 @@ from typing import Any
 import numpy as np
 
 from graphc.backend.codegen import generate
-from graphc.ir.node import runtime_error
-from graphc.ir.program import Program
-from graphc.ops.evaluate import as_tensor_list
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
-from graphc.ir.node import at_user
+from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
+from graphc.ir.program import Program
 from graphc.ir.tensor import Tensor
+from graphc.ops.evaluate import as_tensor_list
 
 
 def _program(outputs: Any, inputs: Sequence[Tensor] | None,

@@ -47,10 +47,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from graphc.ir.program import Program
+from graphc.ir.dims import same_shape
 from graphc.ir.node import Node
 from graphc.ir.opdef import get_op
-from graphc.ir.dims import same_shape
+from graphc.ir.program import Program
 
 #: view ops that always return a view, whatever the layout of their operand
 ALWAYS_VIEWS = {"swapaxes", "transpose", "expand_dims", "squeeze", "broadcast_to", "getitem"}

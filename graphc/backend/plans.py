@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.program import Program
 from graphc.ir.opdef import get_op
+from graphc.ir.program import Program
 
 MAX_BINDINGS = 8
 

@@ -1,5 +1,6 @@
 """The op families. Importing this package registers every op."""
 
+from graphc.ir.opdef import OpDef, all_ops, get_op, register  # noqa: E402, I001
 from graphc.ops import source  # noqa: F401  (registers input/param/constant)
 from graphc.ops.elementwise import (
     abs,
@@ -40,8 +41,6 @@ from graphc.ops.shape import (
     swapaxes,
     transpose,
 )
-
-from graphc.ir.opdef import OpDef, all_ops, get_op, register  # noqa: E402, I001
 
 __all__ = [
     "OpDef", "abs", "add", "all_ops", "astype", "broadcast_to", "concatenate", "divide",

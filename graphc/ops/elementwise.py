@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ops import kernels
 from graphc.ir.dims import broadcast_shapes
 from graphc.ir.dtypes import check_dtype, probe_dtype
-from graphc.ir.tensor import Tensor
-from graphc.ops._common import apply, call, is_float
 from graphc.ir.opdef import OpDef, register
+from graphc.ir.tensor import Tensor
+from graphc.ops import kernels
+from graphc.ops._common import apply, call, is_float
 
 # ------------------------------------------------------------------------------- machinery
 

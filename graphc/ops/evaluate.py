@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.binding import bind, convert_input
-from graphc.ir.node import runtime_error
 from graphc.errors import ShapeError
-from graphc.ir.node import at_user
+from graphc.ir.binding import bind, convert_input
+from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
-from graphc.ir.tensor import Tensor
 from graphc.ir.opdef import get_op
+from graphc.ir.tensor import Tensor
 
 
 def as_tensor_list(outputs: Any, what: str = "outputs") -> tuple[bool, list[Tensor]]:

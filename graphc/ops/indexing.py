@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ops import kernels
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_dims, is_symbol, normalize_axis
 from graphc.ir.dtypes import check_dtype
-from graphc.ir.tensor import Tensor
-from graphc.ops._common import apply
 from graphc.ir.opdef import OpDef, register
+from graphc.ir.tensor import Tensor
+from graphc.ops import kernels
+from graphc.ops._common import apply
 
 # ------------------------------------------------------------------------- index handling
 

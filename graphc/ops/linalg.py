@@ -9,9 +9,9 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
 from graphc.ir.dtypes import probe_dtype
+from graphc.ir.opdef import OpDef, register
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply, call
-from graphc.ir.opdef import OpDef, register
 
 
 def matmul(a: Any, b: Any) -> Tensor:

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ops import kernels
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal, normalize_axes, normalize_axis
 from graphc.ir.dtypes import check_dtype, probe_dtype
-from graphc.ir.tensor import Tensor
-from graphc.ops._common import apply
 from graphc.ir.opdef import OpDef, register
+from graphc.ir.tensor import Tensor
+from graphc.ops import kernels
+from graphc.ops._common import apply
 
 
 def _normalize_reduce(nodes, attrs):

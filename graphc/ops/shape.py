@@ -20,9 +20,9 @@ from graphc.ir.dims import (
     normalize_axes,
     normalize_axis,
 )
+from graphc.ir.opdef import OpDef, register
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
-from graphc.ir.opdef import OpDef, register
 
 # -------------------------------------------------------------------------------- reshape
 

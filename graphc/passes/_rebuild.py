@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.dims import Shape, definitely_equal, same_shape
+from graphc.ir.dims import Shape
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
 from graphc.ir.opdef import get_op

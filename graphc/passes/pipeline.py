@@ -11,10 +11,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graphc.ir.program import Program
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed, to_digraph
 from graphc.ir.opdef import get_op
+from graphc.ir.program import Program
 from graphc.passes._rebuild import Mapping, same_shape
 from graphc.passes.cse import cse
 from graphc.passes.dce import dce
