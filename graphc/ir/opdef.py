@@ -31,6 +31,38 @@ EmitFn = Callable[[list, dict, Any], str]
 #: ``vjp(g, out, inputs, attrs, needs) -> [grad or None per input]``, built from graphc ops.
 #: A gradient may have the output's (broadcast) shape: the autodiff driver sums it back.
 VjpFn = Callable[["Tensor", "Tensor", list, dict, list], list]
+#: ``axis_source(node, operands, axis)``: where size-1 ``axis`` of ``node`` comes from, for the
+#: broadcast lint: True when this op wrote it out (reshape, a new axis), else the operand axes
+#: it was carried from, ``[(k, axis_k), ...]`` (empty: from nowhere the user wrote)
+AxisSourceFn = Callable[["Node", Sequence["Node"], int], "bool | list[tuple[int, int]]"]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A faster numpy lowering of an op for some operands, chosen by the numpy backend's
+    lowering step (the first whose ``when`` holds) before the op's own ``emit``.
+
+    ``when(node, operands, program)`` looks at the node, its operand nodes and, through
+    ``program`` (``graphc.backend.lower.LoweringContext``), at its neighbours.
+    ``emit(args, attrs, ctx)`` is like ``OpDef.emit``; ``args`` are the codes of ``reads``.
+    """
+
+    name: str
+    when: Callable[..., bool]
+    emit: EmitFn
+    #: accepts ``out=`` (so it may write into a buffer, or commit into a param in place)
+    out: bool = True
+    #: needs a buffer set of the memory plan (a ones vector made per binding): chosen only
+    #: for a node that writes into a planned buffer
+    needs_plan: bool = False
+    #: ``reads(node, program) -> node ids`` the kernel reads instead of the node's operands;
+    #: an operand it no longer reads and nothing else reads is not computed (fused away)
+    reads: Callable[..., tuple[int, ...]] | None = None
+    #: computes a 0-d result as a Python operator on numpy scalars (its 0-d static operands
+    #: are held as numpy scalars)
+    scalar: bool = False
+    #: reads its operand flattened (a flat view of a buffer is made per binding)
+    flat: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,26 @@ class OpDef:
     out: bool = False
     #: the result may be a view of operand 0 (reshape, swapaxes, basic indexing, ...)
     view: bool = False
+    #: ``returns_view(node, contiguous)``: numpy returns a view of operand 0 for this node
+    #: (given whether that operand is a whole contiguous buffer), so the memory plan can make
+    #: it once per binding; None: never assumed
+    returns_view: Callable[[Node, bool], bool] | None = None
+    #: the result holds operand 0's elements unchanged, only re-viewed (transpose, reshape)
+    same_values: bool = False
+    #: a numpy ufunc: elementwise over broadcast operands, with ``out=`` (rewrites on
+    #: broadcast operands apply)
+    ufunc: bool = False
+    #: ``out=`` may be one of the operands (elementwise, same layout): it may run in place
+    inplace: bool = False
+    #: infix spelling (``+``) for messages
+    infix: str | None = None
+    #: the value depends only on the sizes bound to the symbols, not on operand values
+    #: (``numel``): computed once per binding, never constant-folded
+    binding_only: bool = False
+    #: where a size-1 axis of the result comes from (the broadcast lint; see AxisSourceFn)
+    axis_source: AxisSourceFn | None = None
+    #: faster numpy lowerings for some operands, tried in order before ``emit``
+    kernels: tuple[Kernel, ...] = ()
     doc: str = ""
     attrs: tuple[str, ...] = field(default=())
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ir.dims import broadcast_shapes
 from graphc.ir.dtypes import check_dtype, probe_dtype
-from graphc.ir.opdef import OpDef, register
+from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
 from graphc.ops import kernels
 from graphc.ops._common import apply, call, is_float
@@ -49,13 +49,34 @@ def _numpy(np_name: str):
     return lambda args, attrs, shape: fn(*args)
 
 
+def _broadcast_axis_source(node, src, axis):
+    """A size-1 result axis comes from the operands' aligned axes (numpy broadcasting)."""
+    found = [(k, axis - (node.ndim - n.ndim)) for k, n in enumerate(src)]
+    return [(k, a) for k, a in found if a >= 0]
+
+
+def _scalar_operator(infix: str) -> Kernel:
+    """0-d float arithmetic on 0-d operands of its dtype (a loss ``sum / count``) as a Python
+    operator on numpy scalars: the same IEEE operation, ~0.1 us instead of a ~0.5 us ufunc."""
+
+    def when(n, ins, prog) -> bool:
+        return n.ndim == 0 and n.dtype.kind == "f" and all(
+            m.ndim == 0 and m.dtype == n.dtype for m in ins)
+
+    return Kernel("python operator", when, lambda args, attrs, ctx: f" {infix} ".join(args),
+                  out=False, scalar=True)
+
+
 def _def(name: str, vjp, doc: str, np_name: str | None = None, kind: str = "elementwise",
-         out_dtype: Any = None, emit=None, compute=None, arity: int = 1) -> OpDef:
+         out_dtype: Any = None, emit=None, compute=None, arity: int = 1,
+         infix: str | None = None, kernels: tuple[Kernel, ...] = ()) -> OpDef:
+    """Register a numpy ufunc: broadcasting shape rule, numpy's dtype, ``out=``, in place."""
     np_name = np_name or name
     return register(OpDef(
         name=name, kind=kind, infer=_elementwise_infer(np_name, out_dtype),
         compute=compute or _numpy(np_name), emit=emit or call(f"xp.{np_name}", out=True),
-        vjp=vjp, out=True, doc=doc, arity=arity,
+        vjp=vjp, out=True, doc=doc, arity=arity, ufunc=True, inplace=True, infix=infix,
+        axis_source=_broadcast_axis_source, kernels=kernels,
     ))
 
 
@@ -67,7 +88,8 @@ def add(a: Any, b: Any) -> Tensor:
     return apply("add", [a, b])
 
 
-_def("add", lambda g, out, x, at, need: [g, g], add.__doc__, arity=2)
+_def("add", lambda g, out, x, at, need: [g, g], add.__doc__, arity=2, infix="+",
+     kernels=(_scalar_operator("+"),))
 
 
 def subtract(a: Any, b: Any) -> Tensor:
@@ -76,7 +98,7 @@ def subtract(a: Any, b: Any) -> Tensor:
 
 
 _def("subtract", lambda g, out, x, at, need: [g, negative(g) if need[1] else None],
-     subtract.__doc__, arity=2)
+     subtract.__doc__, arity=2, infix="-", kernels=(_scalar_operator("-"),))
 
 
 def multiply(a: Any, b: Any) -> Tensor:
@@ -86,7 +108,7 @@ def multiply(a: Any, b: Any) -> Tensor:
 
 _def("multiply",
      lambda g, out, x, at, need: [g * x[1] if need[0] else None, g * x[0] if need[1] else None],
-     multiply.__doc__, arity=2)
+     multiply.__doc__, arity=2, infix="*", kernels=(_scalar_operator("*"),))
 
 
 def divide(a: Any, b: Any) -> Tensor:
@@ -100,7 +122,8 @@ def _divide_vjp(g, out, x, at, need):
     return [g / b if need[0] else None, negative(g * out / b) if need[1] else None]
 
 
-_def("divide", _divide_vjp, divide.__doc__, arity=2)
+_def("divide", _divide_vjp, divide.__doc__, arity=2, infix="/",
+     kernels=(_scalar_operator("/"),))
 
 
 def power(a: Any, b: Any) -> Tensor:
@@ -126,7 +149,7 @@ def _power_vjp(g, out, x, at, need):
     return [ga, gb]
 
 
-_def("power", _power_vjp, power.__doc__, arity=2)
+_def("power", _power_vjp, power.__doc__, arity=2, infix="**")
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -242,22 +265,22 @@ _def("sign", None, sign.__doc__)
 # --------------------------------------------------------------------------- comparisons
 
 
-def _comparison(name: str, doc: str):
+def _comparison(name: str, infix: str, doc: str):
     def builder(a: Any, b: Any) -> Tensor:
         return apply(name, [a, b])
 
     builder.__name__ = name
     builder.__doc__ = doc
-    _def(name, None, doc, kind="comparison", out_dtype=bool, arity=2)
+    _def(name, None, doc, kind="comparison", out_dtype=bool, arity=2, infix=infix)
     return builder
 
 
-less = _comparison("less", "a < b (bool, no gradient).")
-less_equal = _comparison("less_equal", "a <= b (bool, no gradient).")
-greater = _comparison("greater", "a > b (bool, no gradient).")
-greater_equal = _comparison("greater_equal", "a >= b (bool, no gradient).")
-equal = _comparison("equal", "a == b (bool, no gradient).")
-not_equal = _comparison("not_equal", "a != b (bool, no gradient).")
+less = _comparison("less", "<", "a < b (bool, no gradient).")
+less_equal = _comparison("less_equal", "<=", "a <= b (bool, no gradient).")
+greater = _comparison("greater", ">", "a > b (bool, no gradient).")
+greater_equal = _comparison("greater_equal", ">=", "a >= b (bool, no gradient).")
+equal = _comparison("equal", "==", "a == b (bool, no gradient).")
+not_equal = _comparison("not_equal", "!=", "a != b (bool, no gradient).")
 
 
 # ---------------------------------------------------------------------------------- where
@@ -284,6 +307,7 @@ register(OpDef(
     name="where", kind="elementwise", infer=_where_infer,
     compute=lambda args, attrs, shape: np.where(*args),
     emit=call("xp.where"), vjp=_where_vjp, doc=where.__doc__, arity=3,
+    axis_source=_broadcast_axis_source,
 ))
 
 
@@ -313,4 +337,5 @@ register(OpDef(
     name="astype", kind="elementwise", infer=_astype_infer,
     compute=lambda args, attrs, shape: args[0].astype(attrs["dtype"]),
     emit=_astype_emit, vjp=_astype_vjp, doc=astype.__doc__, attrs=("dtype",),
+    axis_source=_broadcast_axis_source,
 ))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, broadcast_dims, is_symbol, normalize_axis
+from graphc.ir.dims import Shape, broadcast_dims, definitely_equal, is_symbol, normalize_axis
 from graphc.ir.dtypes import check_dtype
 from graphc.ir.opdef import OpDef, register
 from graphc.ir.tensor import Tensor
@@ -149,12 +149,32 @@ def _getitem_vjp(g, out, x, at, need):
                                                 "shape": tuple(x[0].shape)})]
 
 
+def _getitem_axis_source(node, src, axis):
+    """A new axis (None) or one sliced down to length 1 was written out; any other axis is
+    carried from x."""
+    out_axis, in_axis = 0, 0
+    for item in node.attr["index"]:
+        if item[0] == "int":
+            in_axis += 1
+            continue
+        if out_axis == axis:
+            if item[0] == "new" or not definitely_equal(src[0].shape[in_axis], 1):
+                return True
+            return [(0, in_axis)]
+        out_axis += 1
+        if item[0] == "slice":
+            in_axis += 1
+    return [(0, in_axis + (axis - out_axis))]
+
+
 register(OpDef(
     name="getitem", kind="index", infer=_getitem_infer,
     compute=lambda args, attrs, shape: args[0][kernels.index_from_attr(attrs["index"])],
     emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'])}]",
     vjp=_getitem_vjp, view=True, doc=getitem.__doc__, attrs=("index",),
     normalize=lambda nodes, attrs: {"index": normalize_index(attrs["index"], nodes[0].ndim)},
+    # basic indexing is a view, but x[0, 1] with every axis indexed is a numpy scalar (a copy)
+    returns_view=lambda node, contiguous: node.ndim != 0, axis_source=_getitem_axis_source,
 ))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
 from graphc.ir.dtypes import probe_dtype
-from graphc.ir.opdef import OpDef, register
+from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply, call
 
@@ -72,8 +72,13 @@ def _matmul_vjp(g, out, x, at, need):
     return [ga, gb]
 
 
+#: two matrices of the result's dtype: ``np.dot`` (less call overhead than np.matmul)
+_DOT = Kernel("dot", lambda n, ins, prog: all(m.ndim == 2 and m.dtype == n.dtype for m in ins),
+              call("xp.dot", out=True))
+
 register(OpDef(
     name="matmul", kind="matmul", infer=_matmul_infer,
     compute=lambda args, attrs, shape: np.matmul(*args),
     emit=call("xp.matmul", out=True), vjp=_matmul_vjp, out=True, doc=matmul.__doc__, arity=2,
+    infix="@", kernels=(_DOT,),
 ))

@@ -20,12 +20,45 @@ from graphc.ir.dims import (
     normalize_axes,
     normalize_axis,
 )
-from graphc.ir.opdef import OpDef, register
+from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import apply
 
 # -------------------------------------------------------------------------------- reshape
 
+
+
+# ----------------------------------------------------- facts shared by the view ops
+
+
+def _always(node, contiguous: bool) -> bool:
+    """numpy returns a view for this op whatever its operand's layout."""
+    return True
+
+
+def _contiguous_only(node, contiguous: bool) -> bool:
+    """np.reshape returns a view of a contiguous operand (it may copy any other)."""
+    return contiguous
+
+
+def _written(node, src, axis):
+    """The op wrote the size-1 axis out (reshape, broadcast_to): the user asked for it."""
+    return True
+
+
+def _permuted(perm):
+    """axis_source of an axis permutation: output axis a is operand axis perm[a]."""
+    return lambda node, src, axis: [(0, perm(node)[axis])]
+
+
+def _dot_t(args, attrs, ctx) -> str:
+    return f"{args[0]}.T"
+
+
+#: a 2-D transpose as numpy's ``.T`` (the cheapest spelling)
+_SWAP_T = Kernel(".T", lambda n, ins, prog: n.ndim == 2 and n.attr["axis1"] != n.attr["axis2"],
+                 _dot_t)
+_TRANSPOSE_T = Kernel(".T", lambda n, ins, prog: tuple(n.attr["axes"]) == (1, 0), _dot_t)
 
 def reshape(x: Any, shape: Any) -> Tensor:
     """numpy reshape. Symbolic dims carry through; one -1 is inferred when it is one dim."""
@@ -80,6 +113,7 @@ register(OpDef(
     emit=lambda args, attrs, ctx: f"xp.reshape({args[0]}, {ctx.shape})",
     vjp=lambda g, out, x, at, need: [reshape(g, x[0].shape)],
     normalize=_normalize_reshape, view=True, doc=reshape.__doc__, attrs=("shape",),
+    returns_view=_contiguous_only, same_values=True, axis_source=_written,
 ))
 
 
@@ -109,6 +143,7 @@ register(OpDef(
     vjp=lambda g, out, x, at, need: [g],
     normalize=lambda nodes, attrs: {"shape": tuple(Shape(attrs["shape"]))},
     view=True, doc=broadcast_to.__doc__, attrs=("shape",),
+    returns_view=_always, same_values=True, axis_source=_written,
 ))
 
 
@@ -135,12 +170,21 @@ def _swapaxes_infer(nodes, attrs):
     return Shape(dims), x.dtype
 
 
+def _swap_perm(node) -> list[int]:
+    perm = list(range(node.ndim))
+    a1, a2 = node.attr["axis1"], node.attr["axis2"]
+    perm[a1], perm[a2] = perm[a2], perm[a1]
+    return perm
+
+
 register(OpDef(
     name="swapaxes", kind="shape", infer=_swapaxes_infer,
     compute=lambda args, attrs, shape: np.swapaxes(args[0], attrs["axis1"], attrs["axis2"]),
     emit=lambda args, attrs, ctx: f"xp.swapaxes({args[0]}, {attrs['axis1']}, {attrs['axis2']})",
     vjp=lambda g, out, x, at, need: [swapaxes(g, at["axis1"], at["axis2"])],
     normalize=_normalize_swapaxes, view=True, doc=swapaxes.__doc__, attrs=("axis1", "axis2"),
+    returns_view=_always, same_values=True, axis_source=_permuted(_swap_perm),
+    kernels=(_SWAP_T,),
 ))
 
 
@@ -174,6 +218,8 @@ register(OpDef(
     emit=lambda args, attrs, ctx: f"xp.transpose({args[0]}, {attrs['axes']!r})",
     vjp=lambda g, out, x, at, need: [transpose(g, tuple(np.argsort(at["axes"]).tolist()))],
     normalize=_normalize_transpose, view=True, doc=transpose.__doc__, attrs=("axes",),
+    returns_view=_always, same_values=True,
+    axis_source=_permuted(lambda n: n.attr["axes"]), kernels=(_TRANSPOSE_T,),
 ))
 
 
@@ -198,12 +244,19 @@ def _expand_dims_infer(nodes, attrs):
     return Shape(1 if i in axes else next(dims) for i in range(x.ndim + len(axes))), x.dtype
 
 
+def _expand_dims_axis_source(node, src, axis):
+    """A new axis was written out; the others are x's."""
+    axes = tuple(node.attr["axis"])
+    return True if axis in axes else [(0, axis - sum(a < axis for a in axes))]
+
+
 register(OpDef(
     name="expand_dims", kind="shape", infer=_expand_dims_infer,
     compute=lambda args, attrs, shape: np.expand_dims(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.expand_dims({args[0]}, {attrs['axis']!r})",
     vjp=lambda g, out, x, at, need: [squeeze(g, at["axis"])],
     normalize=_normalize_expand_dims, view=True, doc=expand_dims.__doc__, attrs=("axis",),
+    returns_view=_always, same_values=True, axis_source=_expand_dims_axis_source,
 ))
 
 
@@ -233,12 +286,18 @@ def _squeeze_infer(nodes, attrs):
     return Shape(d for i, d in enumerate(x.shape) if i not in axes), x.dtype
 
 
+def _squeeze_axis_source(node, src, axis):
+    kept = [i for i in range(src[0].ndim) if i not in tuple(node.attr["axis"])]
+    return [(0, kept[axis])]
+
+
 register(OpDef(
     name="squeeze", kind="shape", infer=_squeeze_infer,
     compute=lambda args, attrs, shape: np.squeeze(args[0], attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.squeeze({args[0]}, {attrs['axis']!r})",
     vjp=lambda g, out, x, at, need: [expand_dims(g, at["axis"])],
     normalize=_normalize_squeeze, view=True, doc=squeeze.__doc__, attrs=("axis",),
+    returns_view=_always, same_values=True, axis_source=_squeeze_axis_source,
 ))
 
 

@@ -14,9 +14,6 @@ from graphc.passes._rebuild import Mapping, Rebuilder
 #: graph, its JSON export and the generated function's namespace)
 MAX_FOLD_ELEMENTS = 1 << 16
 
-#: never folded: ``numel`` reads the run-time binding of the symbols, not a value
-NOT_FOLDED = {"numel"}
-
 
 def fold_constants(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Graph, Mapping]:
     """An op whose operands are all constants becomes a constant holding its value.
@@ -28,7 +25,8 @@ def fold_constants(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Gr
     """
     rb = Rebuilder(graph)
     for n in graph.nodes:
-        if n.role != "op" or n.op in NOT_FOLDED:
+        # an op whose value depends on the binding of the symbols (numel) is never folded
+        if n.role != "op" or get_op(n.op).binding_only:
             rb.copy(n)
             continue
         ins = [rb.node(rb.map[i]) for i in n.inputs]

@@ -62,13 +62,6 @@ from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
 from graphc.ir.node import Node, at_user
 from graphc.ir.opdef import get_op
 
-#: infix spelling of the checked binary ops, for messages
-_INFIX = {
-    "add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
-    "matmul": "@", "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
-    "equal": "==", "not_equal": "!=",
-}
-
 #: how far the "written out" mark is followed back through the graph
 _MAX_DEPTH = 64
 
@@ -172,9 +165,10 @@ class _Lint:
         return name if name.isidentifier() else "t"
 
     def head(self) -> str:
-        what = "the batch axes of " if self.op == "matmul" else ""
-        if self.op in _INFIX and len(self.nodes) == 2:
-            expr = f"{self.label(0)} {_INFIX[self.op]} {self.label(1)}"
+        opdef = get_op(self.op)
+        what = "the batch axes of " if opdef.kind == "matmul" else ""
+        if opdef.infix is not None and len(self.nodes) == 2:
+            expr = f"{self.label(0)} {opdef.infix} {self.label(1)}"
         else:
             expr = f"{self.op}({', '.join(self.label(k) for k in range(len(self.nodes)))})"
         return f"{self.op}: {what}{expr} broadcasts to {self.result}"
@@ -304,64 +298,18 @@ class _Lint:
 
 
 def written_out(graph, node: Node, axis: int, depth: int = 0) -> bool:
-    """True when size-1 ``axis`` of ``node`` was written out by the user (see module doc)."""
-    if depth > _MAX_DEPTH or not definitely_equal(node.shape[axis], 1):
+    """True when size-1 ``axis`` of ``node`` was written out by the user (see module doc):
+    each op says where the axis comes from (``OpDef.axis_source``), followed back."""
+    if depth > _MAX_DEPTH or not definitely_equal(node.shape[axis], 1) or node.role != "op":
         return False
-    op, at = node.op, node.attr
+    rule = get_op(node.op).axis_source
+    if rule is None:
+        return False
     src = [graph.node(j) for j in node.inputs]
-    if op in ("reshape", "broadcast_to"):
+    found = rule(node, src, axis)
+    if found is True:
         return True
-    if op == "expand_dims":
-        axes = tuple(at["axis"])
-        if axis in axes:
-            return True
-        return written_out(graph, src[0], axis - sum(a < axis for a in axes), depth + 1)
-    if op == "getitem":
-        return _getitem_written(graph, src[0], at["index"], axis, depth)
-    if op in ("swapaxes", "transpose"):
-        if op == "swapaxes":
-            perm = list(range(node.ndim))
-            perm[at["axis1"]], perm[at["axis2"]] = perm[at["axis2"]], perm[at["axis1"]]
-        else:
-            perm = list(at["axes"])
-        return written_out(graph, src[0], perm[axis], depth + 1)
-    if op == "squeeze":
-        kept = [i for i in range(src[0].ndim) if i not in tuple(at["axis"])]
-        return written_out(graph, src[0], kept[axis], depth + 1)
-    kind = get_op(op).kind if node.role == "op" else "source"
-    if kind == "reduction":
-        if "keepdims" not in at:  # softmax, log_softmax: same shape
-            same = src and src[0].ndim == node.ndim
-            return bool(same) and written_out(graph, src[0], axis, depth + 1)
-        red = tuple(at["axis"])
-        if at["keepdims"]:
-            return axis in red or written_out(graph, src[0], axis, depth + 1)
-        kept = [i for i in range(src[0].ndim) if i not in red]
-        return written_out(graph, src[0], kept[axis], depth + 1)
-    if kind in ("elementwise", "comparison"):
-        for n in src:
-            a = axis - (node.ndim - n.ndim)
-            if a >= 0 and definitely_equal(n.shape[a], 1) and written_out(graph, n, a, depth + 1):
-                return True
-    return False
-
-
-def _getitem_written(graph, src: Node, index: tuple, axis: int, depth: int) -> bool:
-    out_axis, in_axis = 0, 0
-    for item in index:
-        if item[0] == "int":
-            in_axis += 1
-            continue
-        if out_axis == axis:
-            if item[0] == "new":
-                return True
-            if not definitely_equal(src.shape[in_axis], 1):
-                return True  # sliced down to length 1: written out
-            return written_out(graph, src, in_axis, depth + 1)
-        out_axis += 1
-        if item[0] == "slice":
-            in_axis += 1
-    return written_out(graph, src, in_axis + (axis - out_axis), depth + 1)
+    return any(written_out(graph, src[k], a, depth + 1) for k, a in found)
 
 
 def register() -> None:

@@ -11,11 +11,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from graphc.ir.dims import same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed, to_digraph
 from graphc.ir.opdef import get_op
 from graphc.ir.program import Program
-from graphc.passes._rebuild import Mapping, same_shape
+from graphc.passes._rebuild import Mapping
 from graphc.passes.cse import cse
 from graphc.passes.dce import dce
 from graphc.passes.fold import fold_constants

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from graphc.ir.dims import broadcast_shapes, definitely_equal
+from graphc.ir.dims import broadcast_shapes, definitely_equal, same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
+from graphc.ir.opdef import OpDef, get_op
 from graphc.ops.reduction import reduced_shape
-from graphc.passes._rebuild import Mapping, Rebuilder, same_shape
+from graphc.passes._rebuild import Mapping, Rebuilder
 
 
 @dataclass
@@ -49,19 +51,46 @@ class Pending:
 
 Rule = Callable[[Rebuilder, Pending], "int | None"]
 
-#: ops that are numpy ufuncs of broadcast operands (for rules on broadcast operands)
-UFUNC_OPS = {"add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "less",
-             "less_equal", "greater", "greater_equal", "equal", "not_equal"}
-#: ops that only re-view one value without changing any element
-_SAME_VALUE_VIEWS = {"broadcast_to", "expand_dims", "reshape", "squeeze", "swapaxes",
-                     "transpose"}
+#: every rule, in registration order; for a node the first that applies wins
+RULES: list[Rule] = []
+#: rule -> the op names it matches, or a predicate on the OpDef (``ufunc``)
+_MATCHES: dict[Rule, Callable[[OpDef], bool]] = {}
+
+
+def rewrite(*ops: str, where: Callable[[OpDef], bool] | None = None):
+    """Register a rule for the ops it matches: by name (``@rewrite("multiply")``) or by a fact
+    of the op (``@rewrite(where=lambda op: op.ufunc)``), as PyTensor's ``@node_rewriter``."""
+
+    def matches(opdef: OpDef) -> bool:
+        return opdef.name in ops or (where is not None and where(opdef))
+
+    def register(rule: Rule) -> Rule:
+        RULES.append(rule)
+        _MATCHES[rule] = matches
+        return rule
+
+    return register
+
+
+@cache
+def _rules_for(op: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The rules that match ``op``, in order (rules not registered here match every op)."""
+    opdef = get_op(op)
+    return tuple(r for r in rules if _MATCHES.get(r, lambda o: True)(opdef))
+
+
+def made_by(rb: Rebuilder, i: int, op: str) -> Node | None:
+    """Node ``i`` (new id) when op ``op`` computed it, else None: a rule's pattern on an
+    operand."""
+    n = rb.node(i)
+    return n if n.op == op else None
 
 
 def uniform_value(rb: Rebuilder, i: int) -> Any:
     """The one value every element of node ``i`` has, if it is a constant (or a view of one)
     whose elements are all equal; else None."""
     n = rb.node(i)
-    while n.op in _SAME_VALUE_VIEWS:
+    while n.role == "op" and get_op(n.op).same_values:
         n = rb.node(n.inputs[0])
     if n.role != "constant" or n.value.size == 0:
         return None
@@ -87,10 +116,9 @@ def _keeps(rb: Rebuilder, p: Pending, i: int) -> bool:
 # ---------------------------------------------------------------------------- arithmetic
 
 
+@rewrite("multiply")
 def mul_one(rb: Rebuilder, p: Pending) -> int | None:
     """multiply(x, 1) -> x ; multiply(1, x) -> x  (1 may be gc.grad's broadcast unit seed)"""
-    if p.op != "multiply":
-        return None
     a, b = p.inputs
     for x, one in ((a, b), (b, a)):
         if _is(rb, one, 1) and _keeps(rb, p, x):
@@ -98,17 +126,17 @@ def mul_one(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+@rewrite("divide")
 def div_one(rb: Rebuilder, p: Pending) -> int | None:
     """divide(x, 1) -> x"""
-    if p.op == "divide" and _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
+    if _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
         return p.inputs[0]
     return None
 
 
+@rewrite("add")
 def add_zero(rb: Rebuilder, p: Pending) -> int | None:
     """add(x, 0) -> x ; add(0, x) -> x  (only the sign of a zero result can differ)"""
-    if p.op != "add":
-        return None
     a, b = p.inputs
     for x, zero in ((a, b), (b, a)):
         if _is(rb, zero, 0) and _keeps(rb, p, x):
@@ -116,47 +144,49 @@ def add_zero(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+@rewrite("subtract")
 def sub_zero(rb: Rebuilder, p: Pending) -> int | None:
     """subtract(x, 0) -> x"""
-    if p.op == "subtract" and _is(rb, p.inputs[1], 0) and _keeps(rb, p, p.inputs[0]):
+    if _is(rb, p.inputs[1], 0) and _keeps(rb, p, p.inputs[0]):
         return p.inputs[0]
     return None
 
 
+@rewrite("negative")
 def neg_neg(rb: Rebuilder, p: Pending) -> int | None:
     """negative(negative(x)) -> x"""
-    if p.op == "negative":
-        inner = rb.node(p.inputs[0])
-        if inner.op == "negative" and _keeps(rb, p, inner.inputs[0]):
-            return inner.inputs[0]
+    inner = made_by(rb, p.inputs[0], "negative")
+    if inner is not None and _keeps(rb, p, inner.inputs[0]):
+        return inner.inputs[0]
     return None
 
 
+@rewrite("power")
 def pow_one(rb: Rebuilder, p: Pending) -> int | None:
     """power(x, 1) -> x"""
-    if p.op == "power" and _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
+    if _is(rb, p.inputs[1], 1) and _keeps(rb, p, p.inputs[0]):
         return p.inputs[0]
     return None
 
 
+@rewrite("power")
 def pow_two(rb: Rebuilder, p: Pending) -> int | None:
     """power(x, 2) -> square(x)"""
-    if p.op == "power" and _is(rb, p.inputs[1], 2):
+    if _is(rb, p.inputs[1], 2):
         x = p.inputs[0]
         if _keeps(rb, p, x):
             return rb.add("square", (x,), {}, like=p.old)
     return None
 
 
+@rewrite(where=lambda op: op.ufunc)
 def drop_broadcast_operand(rb: Rebuilder, p: Pending) -> int | None:
     """f(broadcast_to(x, s), y) -> f(x, y)  when f broadcasts and the result is still s"""
-    if p.op not in UFUNC_OPS:
-        return None
     ins = list(p.inputs)
     changed = False
     for k, i in enumerate(ins):
-        n = rb.node(i)
-        if n.op == "broadcast_to":
+        n = made_by(rb, i, "broadcast_to")
+        if n is not None:
             trial = ins[:k] + [n.inputs[0]] + ins[k + 1:]
             try:
                 shape = broadcast_shapes(*[rb.node(j).shape for j in trial])
@@ -169,14 +199,15 @@ def drop_broadcast_operand(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+@rewrite(where=lambda op: op.ufunc)
 def broadcast_out(rb: Rebuilder, p: Pending) -> int | None:
     """f(broadcast_to(x, s), c) -> broadcast_to(f(x, c), s)  when c is 0-d (the same elements,
     computed once per element of x; the broadcast then often drops out of f's consumer)"""
-    if p.op not in UFUNC_OPS or len(p.inputs) != 2:
+    if len(p.inputs) != 2:
         return None
     for k in (0, 1):
-        bc, c = rb.node(p.inputs[k]), rb.node(p.inputs[1 - k])
-        if bc.op != "broadcast_to" or c.ndim != 0:
+        bc, c = made_by(rb, p.inputs[k], "broadcast_to"), rb.node(p.inputs[1 - k])
+        if bc is None or c.ndim != 0:
             continue
         ins = [bc.inputs[0], c.id] if k == 0 else [c.id, bc.inputs[0]]
         inner = rb.add(p.op, tuple(ins), p.attrs, like=p.old)
@@ -199,7 +230,7 @@ def _is_static(rb: Rebuilder, i: int) -> bool:
         if j in memo:
             stack.pop()
             continue
-        if n.role == "constant" or n.op == "numel":
+        if n.role == "constant" or (n.role == "op" and get_op(n.op).binding_only):
             memo[j] = True
         elif n.role != "op" or not n.inputs:
             memo[j] = False
@@ -219,15 +250,16 @@ def _power_of_two(rb: Rebuilder, i: int) -> bool:
     return abs(float(np.frexp(v)[0])) == 0.5
 
 
+@rewrite("multiply")
 def scale_by_power_of_two(rb: Rebuilder, p: Pending) -> int | None:
     """multiply(a, multiply(b, x)) -> multiply(multiply(a, b), x)  when a and b are static
     (constants, counts) and one of them is a power of two (exact: see the module docstring);
     the product a * b is then computed once per binding instead of one multiply per call"""
-    if p.op != "multiply" or p.old.dtype.kind != "f":
+    if p.old.dtype.kind != "f":
         return None
     for k in (0, 1):
-        a, inner = p.inputs[k], rb.node(p.inputs[1 - k])
-        if inner.op != "multiply" or not _is_static(rb, a):
+        a, inner = p.inputs[k], made_by(rb, p.inputs[1 - k], "multiply")
+        if inner is None or not _is_static(rb, a):
             continue
         for j in (0, 1):
             b, x = inner.inputs[j], inner.inputs[1 - j]
@@ -251,13 +283,12 @@ def scale_by_power_of_two(rb: Rebuilder, p: Pending) -> int | None:
 # ------------------------------------------------------------------------------- views
 
 
+@rewrite("reshape")
 def reshape_reshape(rb: Rebuilder, p: Pending) -> int | None:
     """reshape(reshape(x, s1), s2) -> reshape(x, s2) ; reshape(x, shape(x)) -> x"""
-    if p.op != "reshape":
-        return None
     x = p.inputs[0]
-    inner = rb.node(x)
-    if inner.op == "reshape":
+    inner = made_by(rb, x, "reshape")
+    if inner is not None:
         x = inner.inputs[0]
     if _keeps(rb, p, x):
         return x
@@ -266,19 +297,19 @@ def reshape_reshape(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+@rewrite("broadcast_to")
 def broadcast_noop(rb: Rebuilder, p: Pending) -> int | None:
     """broadcast_to(x, shape(x)) -> x"""
-    if p.op == "broadcast_to" and _keeps(rb, p, p.inputs[0]):
+    if _keeps(rb, p, p.inputs[0]):
         return p.inputs[0]
     return None
 
 
+@rewrite("swapaxes")
 def swapaxes_swapaxes(rb: Rebuilder, p: Pending) -> int | None:
     """swapaxes(swapaxes(x, a, b), a, b) -> x  (and with b, a)"""
-    if p.op != "swapaxes":
-        return None
-    inner = rb.node(p.inputs[0])
-    if inner.op == "swapaxes":
+    inner = made_by(rb, p.inputs[0], "swapaxes")
+    if inner is not None:
         ia = inner.attr
         if {ia["axis1"], ia["axis2"]} == {p.attrs["axis1"], p.attrs["axis2"]} \
                 and _keeps(rb, p, inner.inputs[0]):
@@ -289,13 +320,12 @@ def swapaxes_swapaxes(rb: Rebuilder, p: Pending) -> int | None:
     return None
 
 
+@rewrite("transpose")
 def transpose_transpose(rb: Rebuilder, p: Pending) -> int | None:
     """transpose(transpose(x, p), q) -> transpose(x, [p[i] for i in q]) ; transpose(x, id) -> x"""
-    if p.op != "transpose":
-        return None
     x, perm = p.inputs[0], tuple(p.attrs["axes"])
-    inner = rb.node(x)
-    if inner.op == "transpose":
+    inner = made_by(rb, x, "transpose")
+    if inner is not None:
         outer_perm = perm
         perm = tuple(inner.attr["axes"][q] for q in outer_perm)
         x = inner.inputs[0]
@@ -309,12 +339,11 @@ def transpose_transpose(rb: Rebuilder, p: Pending) -> int | None:
 # -------------------------------------------------------------------------- reductions
 
 
+@rewrite("sum")
 def sum_of_broadcast(rb: Rebuilder, p: Pending) -> int | None:
     """sum(broadcast_to(x, s), axes) -> x * numel(s over axes)  when x is 1 on every summed axis"""
-    if p.op != "sum" or p.old.dtype.kind != "f":
-        return None
-    bc = rb.node(p.inputs[0])
-    if bc.op != "broadcast_to":
+    bc = made_by(rb, p.inputs[0], "broadcast_to")
+    if p.old.dtype.kind != "f" or bc is None:
         return None
     x = rb.node(bc.inputs[0])
     if x.dtype != p.old.dtype:
@@ -335,10 +364,9 @@ def sum_of_broadcast(rb: Rebuilder, p: Pending) -> int | None:
     return out
 
 
+@rewrite("mean")
 def mean_to_sum(rb: Rebuilder, p: Pending) -> int | None:
     """mean(x, axes) -> sum(x, axes) / numel(x, axes)  (float32/float64: numpy's own mean)"""
-    if p.op != "mean":
-        return None
     x = rb.node(p.inputs[0])
     if x.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) or x.dtype != p.old.dtype:
         return None
@@ -348,26 +376,20 @@ def mean_to_sum(rb: Rebuilder, p: Pending) -> int | None:
     return rb.add("divide", (s, n), {}, like=p.old)
 
 
-#: every rule, tried in this order on each node; the first that applies wins
-RULES: tuple[Rule, ...] = (
-    mul_one, div_one, add_zero, sub_zero, neg_neg, pow_one, pow_two, drop_broadcast_operand,
-    broadcast_out, scale_by_power_of_two, reshape_reshape, broadcast_noop, swapaxes_swapaxes,
-    transpose_transpose, sum_of_broadcast, mean_to_sum,
-)
-
-
 def simplify(graph: Graph, roots: Sequence[int] | None = None,
-             rules: Sequence[Rule] = RULES) -> tuple[Graph, Mapping]:
-    """Apply ``rules`` once to every node, in order (a node's operands are simplified before
-    it is); each result keeps the replaced node's shape and dtype. Iterate to a fixed point
-    with ``graphc.passes.optimize``. Replaced nodes are left for dce to remove."""
+             rules: Sequence[Rule] | None = None) -> tuple[Graph, Mapping]:
+    """Apply the rules (default: every registered one) once to every node, in order (a node's
+    operands are simplified before it is), each node trying only the rules registered for its
+    op; each result keeps the replaced node's shape and dtype. Iterate to a fixed point with
+    ``graphc.passes.optimize``. Replaced nodes are left for dce to remove."""
+    rules = tuple(RULES if rules is None else rules)
     rb = Rebuilder(graph)
     for n in graph.nodes:
         if n.role != "op":
             rb.copy(n)
             continue
         p = Pending(n.op, tuple(rb.map[i] for i in n.inputs), n.attr, n)
-        for rule in rules:
+        for rule in _rules_for(n.op, rules):
             new = rule(rb, p)
             if new is not None:
                 m = rb.node(new)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.ir.graph import BUILD_CHECKS
 from graphc.ir import opdef as registry
+from graphc.ir.graph import BUILD_CHECKS
 from graphc.passes import lint
 
 HERE = __file__
