@@ -1,4 +1,5 @@
-"""``gc.compile`` and ``Function``: prune, (optimise), schedule, generate source, exec once."""
+"""``gc.compile`` and ``Function``: prune, optimise, schedule, hand the program to a backend
+(lower, plan, emit), exec its source once."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.codegen import generate
+from graphc.backend.base import get_backend
 from graphc.errors import ShapeError
 from graphc.ir.dims import definitely_equal
 from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.program import Program
 from graphc.ir.tensor import Tensor
+from graphc.ops._common import wrap
 from graphc.ops.evaluate import as_tensor_list
+from graphc.passes.pipeline import Options, optimize, verify
 
 
 def _program(outputs: Any, inputs: Sequence[Tensor] | None,
@@ -31,8 +34,6 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
         if p.node.role != "param":
             raise TypeError(f"updates key {p!r} is not a param (only params can be updated)")
         if not isinstance(v, Tensor):
-            from graphc.ops._common import wrap
-
             v = wrap([v, p], "update")[0]
         g.own(v, f"update of {p.name!r}")
         if v.ndim != p.ndim or not all(definitely_equal(a, b) for a, b in zip(v.shape, p.shape)):
@@ -72,7 +73,8 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
 
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
             updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
-            debug: bool = False, check_finite: bool | str = False) -> Function:
+            debug: bool = False, check_finite: bool | str = False,
+            backend: str = "numpy") -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
@@ -89,9 +91,10 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     ``check_finite="outputs"`` is the cheap guard for training loops: only the float outputs
     (a loss) are checked, after everything is computed and before the updates are committed,
     so a step whose loss is NaN or inf raises ``gc.NonFiniteError`` and changes no param.
+    ``backend`` names what compiles the optimised program: ``"numpy"`` (the default) emits
+    one Python function over numpy (see ``graphc.backend.base`` for the interface).
     """
-    from graphc.passes.pipeline import Options
-
+    get_backend(backend)  # an unknown backend raises before the graph changes
     options = Options.make(passes, False)  # bad pass names raise before the graph changes
     single, outs = as_tensor_list(outputs)
     with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
@@ -103,7 +106,7 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
         options = replace(options, check_finite="outputs")
     elif check_finite:
         options = replace(options, check_finite=True, memory=False)
-    return Function(prog, single, options)
+    return Function(prog, single, options, backend=backend)
 
 
 class Function:
@@ -114,9 +117,7 @@ class Function:
     """
 
     def __init__(self, program: Program, single: bool, options: Any = None,
-                 optimized: bool = False):
-        from graphc.backend.memory import plan_memory
-        from graphc.passes.pipeline import Options, optimize, verify
+                 optimized: bool = False, backend: str = "numpy"):
 
         options = options or Options()
         program.single = single
@@ -131,8 +132,12 @@ class Function:
         self.graph = g
         self.input_names = [g.node(i).name for i in program.inputs]
         self._update_names = [g.node(p).name for p, _ in program.updates]
-        self.plan = plan_memory(program, enabled=options.memory)
-        self.source, ns = generate(program, self.plan, check_finite=options.check_finite)
+        self.backend = backend
+        compiled = get_backend(backend).compile(program, memory=options.memory,
+                                                check_finite=options.check_finite)
+        #: the backend's plan (numpy: the MemoryPlan, with the lowering it was made for)
+        self.plan = compiled.plan
+        self.source, ns = compiled.source, compiled.namespace
         code = compile_source(self.source)
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]
@@ -188,10 +193,12 @@ class Function:
 
     # ------------------------------------------------------------------------- pickling
     def __getstate__(self) -> dict:
-        return {"program": self._program, "single": self._single, "options": self._options}
+        return {"program": self._program, "single": self._single, "options": self._options,
+                "backend": self.backend}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["program"], state["single"], state.get("options"), optimized=True)
+        self.__init__(state["program"], state["single"], state.get("options"), optimized=True,
+                      backend=state.get("backend", "numpy"))
 
     def __repr__(self) -> str:
         p = self._program

@@ -20,6 +20,11 @@ def here(offset: int = 1) -> str:
     return f"{HERE}:{f.f_lineno + offset}"
 
 
+def _graph():
+    g = gc.Graph("g")
+    return g, g.input("x", ("B", 3))
+
+
 # ------------------------------------------------------------------------ shape and dtype
 
 
@@ -101,6 +106,13 @@ def test_seed_as_an_array_for_a_concrete_y():
     seed = np.arange(6.0).reshape(2, 3)
     (gx,) = gc.grad(x * 3.0, [x], seed=seed)
     np.testing.assert_array_equal(gc.evaluate(gx, {x: np.ones((2, 3))}), 3 * seed)
+
+
+def test_grad_seed_array_still_works():
+    g, x = _graph()
+    (gx,) = gc.grad(x[0], [x], seed=np.arange(3.0))
+    out = gc.evaluate(gx, {x: np.ones((2, 3))})
+    np.testing.assert_array_equal(out, [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
 
 
 @pytest.mark.parametrize("seed_shape", [(3,), (1, 3), (2, 3, 1)])
@@ -302,6 +314,33 @@ def test_type_errors_while_differentiating_name_the_forward_nodes_line(monkeypat
     with pytest.raises(TypeError) as info:
         gc.grad(gc.sum(h), [x])
     assert loc in str(info.value) and "exp" in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["xs_tensor", "xs_scalar", "xs_other_graph", "seed_str",
+                                  "seed_other_graph", "y_float"])
+def test_grad_errors_name_the_callers_line(case):
+    """Every error gc.grad raises itself starts with "grad: " once and ends with the user's
+    line, and leaves the graph as it was."""
+    g, x = _graph()
+    other = gc.Graph("h").input("a", (3,))
+    total, row = x.sum(), x[0]
+    calls = {
+        "xs_tensor": (TypeError, lambda: gc.grad(total, x)),
+        "xs_scalar": (TypeError, lambda: gc.grad(total, [1.0])),
+        "xs_other_graph": (ValueError, lambda: gc.grad(total, [other])),
+        "seed_str": (ValueError, lambda: gc.grad(row, [x], seed="a")),
+        "seed_other_graph": (ValueError, lambda: gc.grad(row, [x], seed=other)),
+        "y_float": (TypeError, lambda: gc.grad(1.0, [x])),
+    }
+    kind, call = calls[case]
+    before = len(g)
+    with pytest.raises(kind) as ei:
+        call()
+    msg = str(ei.value)
+    assert msg.startswith("grad: "), msg
+    assert f"\n  at {__file__}:" in msg, msg
+    assert msg.count("grad: ") == 1, msg
+    assert len(g) == before
 
 
 # ------------------------------------------------------------------------------ check_grad

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend.memory import plan_memory
+from graphc.backend.numpy.memory import plan_memory
 
 
 def mlp_step(B_sym="B", lr=0.05):

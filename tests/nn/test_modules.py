@@ -147,7 +147,7 @@ def test_linear_without_bias_and_float32():
     assert g.params["linear/W"].dtype == np.float32
 
 
-# ------------------------------------------------------------------------------- review
+# ----------------------------- argument checks, param dtypes, weight sharing, trainable params
 def test_layer_sizes_are_checked_when_declared():
     for bad, exc, msg in [((0, 2), ValueError, "n_in must be >= 1"),
                           ((2, -1), ValueError, "n_out must be >= 1"),

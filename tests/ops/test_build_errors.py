@@ -1,5 +1,7 @@
-"""Build-time ShapeErrors name the op, the operand shapes and the caller's file:line, and leave
-the graph as it was."""
+"""Build-time errors name the op, the operand shapes and the caller's file:line, and leave
+the graph as it was: ShapeErrors of the shape rules, and the TypeErrors / ValueErrors raised
+while wrapping operands (another graph's tensor, an unusable value, a python int that does not
+fit its neighbour's dtype)."""
 
 import inspect
 import os
@@ -22,6 +24,15 @@ def _graph():
         "w": g.input("w", (4, 3, "B")),
         "m": g.input("m", (5, 4, 2)),
     }
+
+
+def _assert_build_error(ei, op, *shapes):
+    msg = str(ei.value)
+    assert msg.startswith(f"{op}("), msg
+    for s in shapes:
+        assert s in msg, msg
+    assert f"\n  at {__file__}:" in msg, msg
+    assert msg.count("\n  at ") == 1, msg
 
 
 # op[:variant] -> (the build that fails, shapes that must appear in the message)
@@ -122,3 +133,92 @@ def test_matmul_errors_say_which_dims():
         x @ g.constant(2.0)
     with pytest.raises(gc.ShapeError, match="batch"):
         g.input("a", (2, 3, 4)) @ g.input("b", (5, 4, 6))
+
+
+# ----------------------------------------------------- reshape targets, size-0 reductions
+
+
+def test_reshape_target_that_is_not_a_tuple_names_the_line():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    with pytest.raises(gc.ShapeError) as ei:
+        gc.reshape(x, None)
+    _assert_build_error(ei, "reshape", "(B, 3) float64")
+
+
+def test_max_over_an_axis_of_size_zero_is_refused_when_built():
+    g = gc.Graph()
+    z = g.input("z", ("B", 0))
+    assert z.max(axis=0).shape == (0,)  # no element reduced per output: fine, as in numpy
+    with pytest.raises(gc.ShapeError) as ei:
+        z.max(axis=-1)
+    _assert_build_error(ei, "max", "(B, 0) float64")
+    assert "size 0" in str(ei.value)
+    with pytest.raises(gc.ShapeError, match="size 0"):
+        z.max()
+
+
+# ------------------------------------------------------------------------- wrapping operands
+
+
+def test_operand_of_another_graph_names_op_shapes_and_line():
+    g, h = gc.Graph("g"), gc.Graph("h")
+    x, y = g.input("x", ("B", 3)), h.input("y", ("B", 4))
+    with pytest.raises(ValueError) as ei:
+        x * y
+    _assert_build_error(ei, "multiply", "(B, 3) float64", "(B, 4) float64")
+    assert "graph 'h', not 'g'" in str(ei.value)
+    with pytest.raises(ValueError) as ei:
+        gc.concatenate([x, y], axis=1)
+    _assert_build_error(ei, "concatenate", "(B, 3) float64", "(B, 4) float64")
+
+
+@pytest.mark.parametrize("bad", ["a", None, 1j, object()])
+def test_unusable_operand_names_op_shapes_and_line(bad):
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    with pytest.raises(TypeError) as ei:
+        x - bad
+    _assert_build_error(ei, "subtract", "(B, 3) float64")
+    assert "operand 1" in str(ei.value)
+
+
+def test_builder_without_any_tensor_names_its_line():
+    with pytest.raises(TypeError) as ei:
+        gc.sum(np.ones(3))
+    _assert_build_error(ei, "sum", "(3,) float64")
+    assert "at least one operand must be a graphc Tensor" in str(ei.value)
+
+
+# --------------------------------------------------- python ints that do not fit their dtype
+
+
+@pytest.mark.parametrize("value", [1000, -129, 2**70])
+def test_python_int_that_does_not_fit_the_int_tensor_is_a_type_error(value):
+    # numpy 2 would raise OverflowError: a python int takes the tensor's dtype (NEP 50)
+    g = gc.Graph()
+    x = g.input("x", ("B", 3), dtype=np.int8)
+    before = len(g)
+    with pytest.raises(TypeError) as ei:
+        x + value
+    _assert_build_error(ei, "add", "(B, 3) int8", str(value))
+    assert "does not fit int8" in str(ei.value)
+    assert len(g) == before
+    assert (x + 127).dtype == np.int8 and (x + (-128)).dtype == np.int8
+
+
+def test_python_int_fits_a_wider_neighbour_and_floats_take_any_int():
+    g = gc.Graph()
+    u = g.input("u", (3,), dtype=np.uint8)
+    assert (u + 255).dtype == np.uint8
+    with pytest.raises(TypeError, match="does not fit uint8"):
+        u + (-1)
+    assert (g.input("f", (3,), dtype=np.float32) * 2**70).dtype == np.float32
+
+
+def test_constant_that_does_not_fit_its_dtype_is_a_type_error():
+    g = gc.Graph()
+    with pytest.raises(TypeError, match="does not fit dtype int64"):
+        g.constant(2**70)
+    with pytest.raises(TypeError, match="does not fit dtype int8"):
+        g.constant(300, dtype=np.int8)

@@ -1,4 +1,5 @@
-"""Shape rules with symbolic dims, their refusals, and broadcasting through real ops
+"""Shape rules with symbolic dims and size-0 dims, their refusals, canonical attributes, and
+broadcasting through real ops
 (hypothesis: an op builds exactly when numpy broadcasts, with numpy's result shape)."""
 
 import numpy as np
@@ -104,6 +105,22 @@ def test_axiswise_shapes(op):
         getattr(gc, op)(x, axis=(0, 1))
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero")
+@pytest.mark.parametrize("build", [lambda z: gc.logsumexp(z, axis=1),
+                                   lambda z: gc.softmax(z, axis=1),
+                                   lambda z: gc.log_softmax(z, axis=-1),
+                                   lambda z: gc.softmax(z, axis=0)])
+def test_stable_normalisations_over_an_empty_axis_compute(build):
+    # logsumexp over no elements is log(0) = -inf; softmax of an empty axis is empty
+    g = gc.Graph()
+    z = g.input("z", ("B", 0))
+    t = build(z)
+    zs = np.zeros((2, 0))
+    want = np.full(2, -np.inf) if t.node.op == "logsumexp" else np.zeros((2, 0))
+    np.testing.assert_array_equal(gc.evaluate(t, {z: zs}), want)
+    np.testing.assert_array_equal(gc.compile(t)(zs), want)
+
+
 # ----------------------------------------------------------------------------- reshape
 
 
@@ -143,6 +160,32 @@ def test_reshape_refusals_say_why(src, target, why):
     (x,) = _inputs(src)
     with pytest.raises(gc.ShapeError, match=why):
         x.reshape(target)
+
+
+def test_reshape_stores_its_target_with_the_minus_one_resolved():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    a, b, c = x.reshape(-1, 3), x.reshape("B", 3), x.reshape(np.int64(1), "B", np.int64(-1))
+    assert a.node.attrs == b.node.attrs == (("shape", ("B", 3)),)
+    assert c.node.attr["shape"] == (1, "B", 3)
+    assert all(type(d) in (int, str) for d in c.node.attr["shape"])
+    assert "np.int64" not in str(g)
+    out = gc.compile([a, c])(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(out[1], np.arange(6.0).reshape(1, 2, 3))
+
+
+def test_reshape_of_an_empty_tensor_with_a_symbol():
+    # (B, 0) has no elements whatever B is, as numpy knows: reshape(-1) is (0,)
+    g = gc.Graph()
+    x = g.input("x", ("B", 0))
+    assert x.reshape(-1).shape == (0,)
+    assert x.reshape("B", -1).shape == ("B", 0)
+    assert x.reshape(0, 5).shape == (0, 5)
+    with pytest.raises(gc.ShapeError, match="-1"):
+        x.reshape(0, -1)  # numpy cannot resolve this one either
+    f = gc.compile([x.reshape(-1), x.reshape(0, 5)])
+    r = f(np.zeros((4, 0)))
+    assert r[0].shape == (0,) and r[1].shape == (0, 5)
 
 
 # ---------------------------------------------------------------- other shape ops
@@ -242,6 +285,22 @@ def test_getitem_refusals(shape, index, err):
     (x,) = _inputs(shape)
     with pytest.raises(err):
         x[index]
+
+
+def test_reversing_a_symbolic_axis_keeps_its_size_and_gradient():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    r = x[::-1]
+    assert r.shape == ("B", 3)
+    X = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(gc.compile(r)(X), X[::-1])
+    w = np.arange(1.0, 4.0)
+    y = gc.sum(r[:, ::-1] * w)
+    (gx,) = gc.grad(y, [x])
+    np.testing.assert_array_equal(gc.compile(gx, inputs=[x])(X), np.broadcast_to(w[::-1], (2, 3)))
+    gc.check_grad(gc.sum(r ** 2 * w), [x], {x: X})
+    with pytest.raises(gc.ShapeError, match="slice it whole"):
+        x[::-2]
 
 
 def test_take_along_axis_shapes():

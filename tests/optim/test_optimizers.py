@@ -169,7 +169,7 @@ def test_optimiser_errors():
         gc.optim.SGD(0.1).updates(loss, [W], grads=gc.grad(loss, [W, b]))
 
 
-# ---------------------------------------------------------------- review: trajectories, errors
+# ------------------------------- trajectories against torch, optimisers together, failed calls
 def _mlp_problem():
     """A tanh MLP 3 -> 5 -> 2 with MSE: nonlinear, so a wrong rule shows within a few steps."""
     g = gc.Graph("mlp")

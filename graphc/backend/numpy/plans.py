@@ -68,19 +68,15 @@ class PlanCache:
             values[i] = out[s]
         for i in plan.static:
             n = g.node(i)
-            if n.op == "numel":
-                x = g.node(n.inputs[0])
-                count = 1
-                for a in n.attr["axis"]:
-                    d = x.shape[a]
-                    count *= binding[d] if isinstance(d, str) else d
-                v = np.asarray(count, dtype=n.dtype)
+            op = get_op(n.op)
+            if op.binding_only:  # reads only its operands' shapes: stand-ins of no memory
+                args = [np.broadcast_to(np.empty((), g.node(j).dtype),
+                                        concrete(g.node(j).shape)) for j in n.inputs]
             else:
                 args = [g.node(j).value if g.node(j).role == "constant" else values[j]
                         for j in n.inputs]
-                with np.errstate(all="ignore"):
-                    v = np.asarray(get_op(n.op).compute(args, n.attr, concrete(n.shape)),
-                                   dtype=n.dtype)
+            with np.errstate(all="ignore"):
+                v = np.asarray(op.compute(args, n.attr, concrete(n.shape)), dtype=n.dtype)
             if v.flags.writeable and v.base is None:
                 v.setflags(write=False)  # shared by every call of this binding: read-only
             if i in plan.scalar_static:
@@ -92,7 +88,7 @@ class PlanCache:
             v = get_op(n.op).compute([values[n.inputs[0]]], n.attr, concrete(n.shape))
             values[i] = v
             out.append(v)
-        for d, dtype in plan.ones:
+        for d, dtype in plan.ones:  # for the gemv kernels
             v = np.ones(binding[d] if isinstance(d, str) else d, dtype)
             v.setflags(write=False)
             out.append(v)
