@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.dims import Shape, definitely_equal, same_shape
 from graphc.ir.node import Node, at_user, user_location
 from graphc.ir.nxgraph import depends_on, needed
 from graphc.ir.opdef import get_op
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import is_float
+from graphc.ops.elementwise import astype
+from graphc.ops.reduction import sum as reduce_sum
+from graphc.ops.shape import broadcast_to, reshape
 
 
 def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int = 0) -> Tensor:
@@ -31,12 +34,9 @@ def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int
     the shapes already match. Inserted nodes carry ``unbroadcast`` provenance: the forward
     node and operand, the axes, the symbols reduced (e.g. ``B``) and the forward line.
     """
-    from graphc.ops.reduction import sum as reduce_sum
-    from graphc.ops.shape import reshape
-
     shape = Shape(shape)
     have = g.shape
-    if len(have) == len(shape) and all(map(definitely_equal, have, shape)):
+    if same_shape(have, shape):
         return g
     lead = len(have) - len(shape)
     if lead < 0:
@@ -55,7 +55,7 @@ def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int
     with g.graph.annotate(**prov):
         if axes:
             out = reduce_sum(out, axis=axes)
-        if not (len(out.shape) == len(shape) and all(map(definitely_equal, out.shape, shape))):
+        if not same_shape(out.shape, shape):
             out = reshape(out, shape)
     return out
 
@@ -78,6 +78,21 @@ def grad(y: Tensor, xs: Sequence[Tensor], seed: Any = None) -> list[Tensor]:
 
 
 def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any, loc: str) -> list[Tensor]:
+    """The driver: check the arguments, seed y's cotangent, pull it back node by node in
+    reverse order, read off each x's gradient."""
+    _check_args(y, xs, loc)
+    seed_t = _seed(y, seed, loc)
+    g = y.graph
+    relevant = set(needed(g, [y.id])) & depends_on(g, [x.id for x in xs])
+    cot: dict[int, Tensor] = {y.id: seed_t} if y.id in relevant else {}
+    for i in sorted(relevant, reverse=True):
+        if i in cot and g.node(i).role == "op":
+            _pull_back(g, i, cot, relevant)
+    return [cot[x.id] if x.id in cot else _zeros_like(y, x) for x in xs]
+
+
+def _check_args(y: Tensor, xs: Sequence[Tensor], loc: str) -> None:
+    """xs is a list of float Tensors of y's graph; y is a float Tensor."""
     g = y.graph
     if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
         raise TypeError(at_user("grad: xs must be a list of Tensors (e.g. gc.grad(loss, [W, b]))",
@@ -93,6 +108,11 @@ def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any, loc: str) -> list[Tensor]:
     if not is_float(y):
         raise TypeError(at_user(f"grad: y ({y!r}) has dtype {y.dtype}; only a float y has "
                                 "gradients", loc))
+
+
+def _seed(y: Tensor, seed: Any, loc: str) -> Tensor:
+    """y's cotangent: 1 for a scalar y, else the given seed of y's shape."""
+    g = y.graph
     built = f" (y built at {y.node.loc})"
     if seed is None:
         if y.ndim != 0:
@@ -100,53 +120,44 @@ def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any, loc: str) -> list[Tensor]:
                 f"grad: y has shape {y.shape}, not a scalar; reduce it (gc.sum, gc.mean) or pass "
                 f"seed= of shape {y.shape}", loc) + built)
         with g.annotate(grad_of=y.id, forward_loc=y.node.loc):
-            seed_t = g.constant(np.ones((), dtype=y.dtype))
-    else:
-        try:
-            seed_t = (g.own(seed, "grad: seed") if isinstance(seed, Tensor)
-                      else g.constant(np.asarray(seed, dtype=y.dtype)))
-        except (TypeError, ValueError) as e:
-            why = str(e) if isinstance(seed, Tensor) else f"grad: seed: {e}"
-            raise type(e)(at_user(why, loc) + built) from None
-        if seed_t.ndim != y.ndim or not all(map(definitely_equal, seed_t.shape, y.shape)):
-            raise ShapeError(at_user(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; "
-                                     "they must match", loc) + built)
+            return g.constant(np.ones((), dtype=y.dtype))
+    try:
+        seed_t = (g.own(seed, "grad: seed") if isinstance(seed, Tensor)
+                  else g.constant(np.asarray(seed, dtype=y.dtype)))
+    except (TypeError, ValueError) as e:
+        why = str(e) if isinstance(seed, Tensor) else f"grad: seed: {e}"
+        raise type(e)(at_user(why, loc) + built) from None
+    if not same_shape(seed_t.shape, y.shape):
+        raise ShapeError(at_user(f"grad: seed has shape {seed_t.shape}, y has {y.shape}; "
+                                 "they must match", loc) + built)
+    return seed_t
 
-    x_ids = [x.id for x in xs]
-    relevant = set(needed(g, [y.id])) & depends_on(g, x_ids)
-    cot: dict[int, Tensor] = {y.id: seed_t} if y.id in relevant else {}
-    for i in sorted(relevant, reverse=True):
-        n = g.node(i)
-        if i not in cot or n.role != "op":
-            continue
-        opdef = get_op(n.op)
-        need = [j in relevant and is_float(g.node(j)) for j in n.inputs]
-        if not any(need) or opdef.vjp is None:
-            continue  # no float operand on the path, or piecewise constant (zero gradient)
-        operands = [Tensor(g, j) for j in n.inputs]
-        try:
-            with g.annotate(grad_of=n.id, forward_op=n.op, forward_loc=n.loc):
-                grads = opdef.vjp(cot[i], Tensor(g, i), operands, n.attr, need)
-                for k, (j, gj) in enumerate(zip(n.inputs, grads)):
-                    if not need[k] or gj is None:
-                        continue
-                    operand = g.node(j)
-                    gj = sum_to(gj, operand.shape, forward=n, operand=k)
-                    if gj.dtype != operand.dtype:
-                        from graphc.ops.elementwise import astype
 
-                        gj = astype(gj, operand.dtype)
-                    cot[j] = gj if j not in cot else cot[j] + gj
-        except (ShapeError, TypeError) as e:
-            raise type(e)(f"grad: differentiating {n.op} {n.shape} built at {n.loc}: {e}") from None
+def _pull_back(g, i: int, cot: dict[int, Tensor], relevant: set[int]) -> None:
+    """Add node ``i``'s vjp to the cotangents of its float operands on the path, each summed
+    back to its operand's shape (``sum_to``) and cast to its dtype."""
+    n = g.node(i)
+    opdef = get_op(n.op)
+    need = [j in relevant and is_float(g.node(j)) for j in n.inputs]
+    if not any(need) or opdef.vjp is None:
+        return  # no float operand on the path, or piecewise constant (zero gradient)
+    operands = [Tensor(g, j) for j in n.inputs]
+    try:
+        with g.annotate(grad_of=n.id, forward_op=n.op, forward_loc=n.loc):
+            grads = opdef.vjp(cot[i], Tensor(g, i), operands, n.attr, need)
+            for k, (j, gj) in enumerate(zip(n.inputs, grads)):
+                if not need[k] or gj is None:
+                    continue
+                operand = g.node(j)
+                gj = sum_to(gj, operand.shape, forward=n, operand=k)
+                if gj.dtype != operand.dtype:
+                    gj = astype(gj, operand.dtype)
+                cot[j] = gj if j not in cot else cot[j] + gj
+    except (ShapeError, TypeError) as e:
+        raise type(e)(f"grad: differentiating {n.op} {n.shape} built at {n.loc}: {e}") from None
 
-    out = []
-    for x in xs:
-        if x.id in cot:
-            out.append(cot[x.id])
-        else:  # y does not depend on x: zeros of x's shape
-            from graphc.ops.shape import broadcast_to
 
-            with g.annotate(grad_of=y.id, forward_loc=y.node.loc, zero_gradient=True):
-                out.append(broadcast_to(g.constant(np.zeros((), dtype=x.dtype)), x.shape))
-    return out
+def _zeros_like(y: Tensor, x: Tensor) -> Tensor:
+    """The gradient of an x that y does not depend on: zeros of x's shape."""
+    with y.graph.annotate(grad_of=y.id, forward_loc=y.node.loc, zero_gradient=True):
+        return broadcast_to(y.graph.constant(np.zeros((), dtype=x.dtype)), x.shape)

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.backend.base import get_backend
 from graphc.errors import ShapeError
-from graphc.ir.dims import definitely_equal
+from graphc.ir.dims import same_shape
 from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.program import Program
@@ -36,7 +36,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
         if not isinstance(v, Tensor):
             v = wrap([v, p], "update")[0]
         g.own(v, f"update of {p.name!r}")
-        if v.ndim != p.ndim or not all(definitely_equal(a, b) for a, b in zip(v.shape, p.shape)):
+        if not same_shape(v.shape, p.shape):
             raise ShapeError(at_user(
                 f"update of param {p.name!r}: the new value has shape {v.shape}, the param "
                 f"{p.shape}", v.node.loc))

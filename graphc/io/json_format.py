@@ -43,15 +43,18 @@ import binascii
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from graphc.ir.dims import Shape, definitely_equal
+from graphc._version import __version__
+from graphc.ir.dims import Shape, same_shape
 from graphc.ir.dtypes import ALLOWED_KINDS
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node, freeze_attrs
+from graphc.ir.node import SOURCE_ROLES, Node, freeze_attrs
+from graphc.ir.opdef import check_node, get_op
 
 FORMAT_NAME = "graphc.graph"
 FORMAT_VERSION = 1
@@ -113,15 +116,13 @@ def _encode_node(n: Node) -> dict[str, Any]:
         "name": n.name, "loc": n.loc,
         "meta": {k: _encode_value(v, f"meta {k!r} of node {n.id}") for k, v in n.meta},
     }
-    if n.op == "constant":
+    if n.role == "constant":
         d["value"] = _encode_array(n.value)
     return d
 
 
 def dumps(graph: Graph) -> str:
     """The model file text for ``graph`` (deterministic: one node per line)."""
-    from graphc import __version__
-
     if not isinstance(graph, Graph):
         raise TypeError(f"save: expected a gc.Graph, got {type(graph).__name__}")
     for name, t in graph.param_tensors.items():
@@ -326,87 +327,115 @@ def _check_references(raw_nodes: list[dict]) -> None:
 
 def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
                 params: dict[str, np.ndarray]) -> tuple[Node, np.ndarray | None]:
-    from graphc.ir.opdef import get_op
-
+    """One stored node, decoded and checked: its fields, then a source's or its op's rules;
+    returns the node and, for a param, its value."""
     op = rn["op"]
     where = f"node {i} ({op})"
     try:
         opdef = get_op(op)
     except ValueError:
         raise _fail(where, f"unknown op {op!r} (this graphc does not define it)") from None
-    _keys(rn, _NODE_REQUIRED, ("value",) if op == "constant" else (), where)
-    shape = _decode_shape(rn["shape"], f"{where}: shape")
-    dtype = _decode_dtype(rn["dtype"], f"{where}: dtype")
-    name = rn["name"]
+    role = SOURCE_ROLES.get(op, "op")  # as Node.role will say
+    _keys(rn, _NODE_REQUIRED, ("value",) if role == "constant" else (), where)
+    s = _Stored(op=op, where=where,
+                shape=_decode_shape(rn["shape"], f"{where}: shape"),
+                dtype=_decode_dtype(rn["dtype"], f"{where}: dtype"),
+                name=_decode_name(rn["name"], where),
+                loc=_expect(rn["loc"], str, f"{where}: loc", "a 'file:line' string"),
+                attrs=_decode_mapping(rn["attrs"], f"{where}: attribute"),
+                meta=_decode_mapping(rn["meta"], f"{where}: meta"))
+    _check_meta_refs(s, n_total)
+    operands = [nodes[j] for j in rn["inputs"]]
+    value = param_value = None
+    if opdef.kind == "source":
+        value, param_value = _check_source(s, role, rn, operands, params)
+    else:
+        _check_op(s, operands)
+    node = Node(id=i, op=op, inputs=tuple(rn["inputs"]), attrs=freeze_attrs(s.attrs),
+                shape=s.shape, dtype=s.dtype, name=s.name, loc=s.loc,
+                meta=freeze_attrs(s.meta), value=value)
+    return node, param_value
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The decoded fields of one stored node, before they are checked against each other."""
+
+    op: str
+    #: ``node i (op)``, the start of every message about the node
+    where: str
+    shape: Shape
+    dtype: np.dtype
+    name: str | None
+    loc: str
+    attrs: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def _decode_name(name: Any, where: str) -> str | None:
+    """A node's name: a string or null."""
     if name is not None:
         _expect(name, str, f"{where}: name", "a string or null")
-    loc = _expect(rn["loc"], str, f"{where}: loc", "a 'file:line' string")
-    attrs = _decode_mapping(rn["attrs"], f"{where}: attribute")
-    meta = _decode_mapping(rn["meta"], f"{where}: meta")
+    return name
+
+
+def _check_meta_refs(s: _Stored, n_total: int) -> None:
+    """The provenance ids in the meta (``grad_of``, ``forward``) are nodes of the file."""
     for k in _META_REFS:
-        if k in meta:
-            j = meta[k]
+        if k in s.meta:
+            j = s.meta[k]
             if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < n_total:
-                raise _fail(f"{where}: meta {k!r}", f"dangling reference to node {j!r}")
-    operands = [nodes[j] for j in rn["inputs"]]
-    value = None
-    param_value = None
-    if opdef.kind == "source":
-        if operands:
-            raise _fail(where, f"a {op} node takes no operands, got {len(operands)}")
-        if op in ("input", "param"):
-            if not isinstance(name, str) or not name:
-                raise _fail(f"{where}: name", f"an {op} needs a non-empty name")
-            want = {"input": ("name",), "param": ("name", "trainable")}[op]
-            if sorted(attrs) != sorted(want) or attrs["name"] != name:
-                raise _fail(f"{where}: attrs", f"an {op} has attributes {list(want)} with name "
-                                               f"{name!r}, got {sorted(attrs)}")
-        if op == "input":
-            pass
-        elif op == "param":
-            if not isinstance(attrs["trainable"], bool):
-                raise _fail(f"{where}: attrs", "trainable must be true or false")
-            if name not in params:
-                raise _fail(where, f"param {name!r} has no value in 'params'")
-            param_value = params[name]
-            _same(where, "its value in 'params'", param_value, shape, dtype)
-        else:  # constant
-            if attrs:
-                raise _fail(f"{where}: attrs", f"a constant has no attributes, got {sorted(attrs)}")
-            if "value" not in rn:
-                raise _fail(where, "a constant needs a 'value'")
-            value = _decode_array(rn["value"], f"{where}: value")
-            _same(where, "its value", value, shape, dtype)
-            value.setflags(write=False)
-    else:
-        unknown = sorted(set(attrs) - set(opdef.attrs))
-        if unknown:
-            raise _fail(f"{where}: attrs", f"{op} has no attribute(s) {unknown} "
-                                           f"(it takes {list(opdef.attrs)})")
-        try:
-            if opdef.arity is not None and len(operands) != opdef.arity:
-                raise TypeError(f"{op} takes {opdef.arity} operand(s), got {len(operands)}")
-            if opdef.normalize is not None:
-                canonical = opdef.normalize(operands, dict(attrs))
-                if canonical != dict(attrs):
-                    raise ValueError(f"attributes {dict(attrs)} are not in canonical form "
-                                     f"{canonical}")
-            want_shape, want_dtype = opdef.infer(operands, dict(attrs))
-        except Exception as e:  # noqa: BLE001 - any failure of the rule means a bad file
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise _fail(where, f"the stored operands/attributes are not valid for {op}: "
-                               f"{type(e).__name__}: {why}") from None
-        if len(want_shape) != len(shape) or not all(map(definitely_equal, want_shape, shape)):
-            raise _fail(f"{where}: shape", f"stored shape {shape} but {op} of "
-                                           f"{', '.join(str(o.shape) for o in operands)} gives "
-                                           f"{Shape(want_shape)} (tampered or corrupted file)")
-        if np.dtype(want_dtype) != dtype:
-            raise _fail(f"{where}: dtype", f"stored dtype {dtype} but {op} gives "
-                                           f"{np.dtype(want_dtype)}")
-    node = Node(id=i, op=op, inputs=tuple(rn["inputs"]), attrs=freeze_attrs(attrs),
-                shape=shape, dtype=dtype, name=name, loc=loc, meta=freeze_attrs(meta),
-                value=value)
-    return node, param_value
+                raise _fail(f"{s.where}: meta {k!r}", f"dangling reference to node {j!r}")
+
+
+def _check_source(s: _Stored, role: str, rn: dict, operands: list[Node],
+                  params: dict[str, np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A source node: no operands; an input or param named by its attributes, a param's value
+    in 'params', a constant's in the node. Returns (constant value, param value)."""
+    where, attrs, name = s.where, s.attrs, s.name
+    if operands:
+        raise _fail(where, f"a {role} node takes no operands, got {len(operands)}")
+    if role in ("input", "param"):
+        if not isinstance(name, str) or not name:
+            raise _fail(f"{where}: name", f"an {role} needs a non-empty name")
+        want = {"input": ("name",), "param": ("name", "trainable")}[role]
+        if sorted(attrs) != sorted(want) or attrs["name"] != name:
+            raise _fail(f"{where}: attrs", f"an {role} has attributes {list(want)} with name "
+                                           f"{name!r}, got {sorted(attrs)}")
+    if role == "input":
+        return None, None
+    if role == "param":
+        if not isinstance(attrs["trainable"], bool):
+            raise _fail(f"{where}: attrs", "trainable must be true or false")
+        if name not in params:
+            raise _fail(where, f"param {name!r} has no value in 'params'")
+        _same(where, "its value in 'params'", params[name], s.shape, s.dtype)
+        return None, params[name]
+    if attrs:
+        raise _fail(f"{where}: attrs", f"a constant has no attributes, got {sorted(attrs)}")
+    if "value" not in rn:
+        raise _fail(where, "a constant needs a 'value'")
+    value = _decode_array(rn["value"], f"{where}: value")
+    _same(where, "its value", value, s.shape, s.dtype)
+    value.setflags(write=False)
+    return value, None
+
+
+def _check_op(s: _Stored, operands: list[Node]) -> None:
+    """An op node: ``check_node`` accepts the stored operands and (canonical) attributes, and
+    the shape and dtype the op's rule infers are the stored ones."""
+    try:
+        _, _, shape, dtype = check_node(s.op, operands, s.attrs, canonical=True)
+    except Exception as e:  # noqa: BLE001 - any failure of the rule means a bad file
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise _fail(s.where, f"the stored operands/attributes are not valid for {s.op}: "
+                             f"{type(e).__name__}: {why}") from None
+    if not same_shape(shape, s.shape):
+        raise _fail(f"{s.where}: shape", f"stored shape {s.shape} but {s.op} of "
+                                         f"{', '.join(str(o.shape) for o in operands)} gives "
+                                         f"{shape} (tampered or corrupted file)")
+    if dtype != s.dtype:
+        raise _fail(f"{s.where}: dtype", f"stored dtype {s.dtype} but {s.op} gives {dtype}")
 
 
 def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -> None:
@@ -417,6 +446,21 @@ def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -
 
 
 def _decode(doc: Any, max_nodes: int) -> Graph:
+    """The Graph of a parsed model file, every part of it checked."""
+    name, strict = _decode_header(doc)
+    raw_nodes = _node_list(doc["nodes"], max_nodes)
+    _check_references(raw_nodes)
+    raw_params = _expect(doc["params"], dict, "params", "an object name -> array")
+    params = {k: _decode_array(v, f"params {k!r}") for k, v in raw_params.items()}
+    g = Graph(name, strict=strict)
+    g.name = name
+    names = _add_nodes(g, raw_nodes, params)
+    _add_outputs(g, doc["outputs"], names)
+    return g
+
+
+def _decode_header(doc: Any) -> tuple[str, bool]:
+    """Format, version and top-level fields checked; the graph's name and strictness."""
     _expect(doc, dict, "", "a JSON object at the top level")
     fmt = doc.get("format")
     if fmt != FORMAT_NAME:
@@ -431,7 +475,12 @@ def _decode(doc: Any, max_nodes: int) -> Graph:
     _keys(doc, _TOP_REQUIRED, _TOP_OPTIONAL, "")
     name = _expect(doc["name"], str, "name", "a string")
     strict = _expect(doc["strict"], bool, "strict", "true or false")
-    raw_nodes = _expect(doc["nodes"], list, "nodes", "a list")
+    return name, strict
+
+
+def _node_list(v: Any, max_nodes: int) -> list[dict]:
+    """The stored nodes: at most ``max_nodes`` objects, in id order, each with an op name."""
+    raw_nodes = _expect(v, list, "nodes", "a list")
     if len(raw_nodes) > max_nodes:
         raise _fail("nodes", f"{len(raw_nodes)} nodes, more than the {max_nodes} load accepts "
                              "(pass max_nodes= to load a bigger model)")
@@ -444,18 +493,17 @@ def _decode(doc: Any, max_nodes: int) -> Graph:
             raise _fail(f"node {i}", f"id {json.dumps(rn['id'])[:40]} out of order "
                                      "(nodes are stored in id order)")
         _expect(rn["op"], str, f"node {i}: op", "an op name")
-    _check_references(raw_nodes)
+    return raw_nodes
 
-    raw_params = _expect(doc["params"], dict, "params", "an object name -> array")
-    params = {k: _decode_array(v, f"params {k!r}") for k, v in raw_params.items()}
 
-    g = Graph(name, strict=strict)
-    g.name = name
+def _add_nodes(g: Graph, raw_nodes: list[dict], params: dict[str, np.ndarray]) -> set[str]:
+    """Build every node into ``g`` (names unique, every param value used); the names of the
+    inputs and params."""
     nodes: list[Node] = []
     seen_names: set[str] = set()
     for i, rn in enumerate(raw_nodes):
         node, pv = _build_node(i, rn, nodes, len(raw_nodes), params)
-        if node.op in ("input", "param"):
+        if node.role in ("input", "param"):
             if node.name in seen_names:
                 raise _fail(f"node {i} ({node.op}): name", f"{node.name!r} is used twice")
             seen_names.add(node.name)
@@ -464,18 +512,21 @@ def _decode(doc: Any, max_nodes: int) -> Graph:
     unused = sorted(set(params) - set(g.param_tensors))
     if unused:
         raise _Bad(f"params: value(s) for {unused}, which no param node uses")
+    return seen_names
 
-    outputs = _expect(doc["outputs"], dict, "outputs", "an object name -> node id")
+
+def _add_outputs(g: Graph, v: Any, names: set[str]) -> None:
+    """The named outputs: node ids of ``g``, names not used by an input or param."""
+    outputs = _expect(v, dict, "outputs", "an object name -> node id")
     for oname, j in outputs.items():
         where = f"outputs {oname!r}"
         if not oname:
             raise _fail(where, "an output needs a non-empty name")
-        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(nodes):
+        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(g):
             raise _fail(where, f"dangling reference to node {json.dumps(j)[:40]}")
-        if oname in seen_names:
+        if oname in names:
             raise _fail(where, "the name is also used by an input or param")
         g.output(oname, g.tensor(j))
-    return g
 
 
 def _parse(text: str | bytes) -> Any:

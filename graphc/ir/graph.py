@@ -177,9 +177,9 @@ class Graph:
         if node.id != len(self._nodes):
             raise ValueError(f"node id {node.id} out of order (expected {len(self._nodes)})")
         self._nodes.append(node)
-        if node.op == "input":
+        if node.role == "input":
             self._inputs[node.name] = node.id
-        elif node.op == "param":
+        elif node.role == "param":
             self.params[node.name] = param_value
             self._params[node.name] = node.id
         return Tensor(self, node.id)

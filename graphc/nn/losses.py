@@ -7,21 +7,17 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, definitely_equal
+from graphc.ir.dims import Shape, same_shape
 from graphc.ir.node import at_user
 from graphc.ir.tensor import Tensor
 from graphc.ops import astype, equal, expand_dims, log_softmax, mean, square, sum, take_along_axis
 from graphc.ops._common import wrap
 
 
-def _same(a: Shape, b: Shape) -> bool:
-    return len(a) == len(b) and all(definitely_equal(x, y) for x, y in zip(a, b, strict=True))
-
-
 def mse_loss(pred: Any, target: Any) -> Tensor:
     """mean((pred - target)^2); the shapes must be equal (no silent broadcast)."""
     p, t = wrap([pred, target], "mse_loss")
-    if not _same(p.shape, t.shape):
+    if not same_shape(p.shape, t.shape):
         raise ShapeError(at_user(
             f"mse_loss: prediction {p.shape} and target {t.shape} differ; broadcasting them "
             "would compare every pair (e.g. (B, 1) - (B,) -> (B, B)). Reshape one to match."))
@@ -35,13 +31,13 @@ def _labels(logits: Tensor, labels: Any, axis: int, what: str) -> tuple[Tensor, 
         raise ShapeError(at_user(f"{what}: logits must have a class axis, got shape {z.shape}"))
     if y.dtype.kind in "iu":
         want = Shape([d for i, d in enumerate(z.shape) if i != axis])
-        if not _same(y.shape, want):
+        if not same_shape(y.shape, want):
             hint = (" (one-hot labels must be floats: cast them with astype)"
-                    if _same(y.shape, z.shape) else "")
+                    if same_shape(y.shape, z.shape) else "")
             raise ShapeError(at_user(f"{what}: integer labels must have shape {want} (logits "
                                      f"{z.shape} without the class axis), got {y.shape}{hint}"))
     elif y.dtype.kind == "f":
-        if not _same(y.shape, z.shape):
+        if not same_shape(y.shape, z.shape):
             raise ShapeError(at_user(f"{what}: one-hot (or probability) labels must have the "
                                      f"logits' shape {z.shape}, got {y.shape}"))
     else:

@@ -145,6 +145,38 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     commits nothing, so the params and the optimiser state hold their values from before it.
     Bad arguments raise before anything changes.
     """
+    epochs, batch_size, params, metrics = _fit_arguments(loss, optimizer, epochs, batch_size,
+                                                         params, metrics, val_data)
+    g = loss.graph
+    feeds, n, val_feeds = _fit_data(g, loss, metrics, data, val_data)
+    per_epoch = _batches_per_epoch(n, batch_size, drop_last)
+    rng = (seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+    step_fn = _step_function(optimizer, loss, params)
+    val = None
+    if val_feeds is not None:
+        val = (_eval_function(optimizer, loss, metrics), *val_feeds)
+    hist = History(val_metrics={k: [] for k in metrics})
+    bar = _progress(progress, epochs * per_epoch, desc or f"fit {g.name}")
+    loop = _Loop(step_fn, optimizer, feeds, n, batch_size, rng if shuffle else None, drop_last,
+                 epochs, per_epoch, val, list(metrics), hist, bar)
+    t0 = loop.last_shown = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            loop.run_epoch(epoch)
+            if on_epoch_end is not None and on_epoch_end(epoch, hist) in (True, np.True_):
+                break
+    finally:
+        hist.seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+    return hist
+
+
+def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
+                   params: Sequence[Tensor] | None, metrics: Mapping[str, Tensor] | None,
+                   val_data: Data | None
+                   ) -> tuple[int, int, list[Tensor], dict[str, Tensor]]:
+    """fit's arguments checked: (epochs, batch_size, the params to train, the metrics)."""
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         raise TypeError(f"fit needs a scalar loss Tensor, got {loss!r}")
     if not isinstance(optimizer, Optimizer):
@@ -162,80 +194,126 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
             raise ShapeError(f"metrics[{k!r}] must be a scalar Tensor, got shape {m.shape}")
     if metrics and val_data is None:
         raise ValueError("metrics are computed on val_data; pass val_data too")
+    return epochs, batch_size, params, metrics
+
+
+def _fit_data(g: Graph, loss: Tensor, metrics: dict[str, Tensor], data: Data,
+              val_data: Data | None
+              ) -> tuple[dict[str, np.ndarray], int, tuple[dict[str, np.ndarray], int] | None]:
+    """The training feeds and their sample count, and the validation ones (or None)."""
     feeds, n = _feeds(g, data, "data")
     _needs(feeds, _input_names(g, [loss]), "data")
-    if val_data is not None:
-        vfeeds, vn = _feeds(g, val_data, "val_data")
-        _needs(vfeeds, _input_names(g, [loss, *metrics.values()]), "val_data")
+    if val_data is None:
+        return feeds, n, None
+    vfeeds, vn = _feeds(g, val_data, "val_data")
+    _needs(vfeeds, _input_names(g, [loss, *metrics.values()]), "val_data")
+    return feeds, n, (vfeeds, vn)
+
+
+def _batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
+    """How many batches an epoch has (ValueError when none)."""
     per_epoch = (n // batch_size if drop_last else math.ceil(n / batch_size))
     if per_epoch == 0:
         raise ValueError(f"no batch to train on: {n} samples, batch_size {batch_size}, "
                          f"drop_last={drop_last}")
-    rng = (seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+    return per_epoch
 
+
+def _step_function(optimizer: Optimizer, loss: Tensor, params: list[Tensor]) -> Function:
+    """The compiled training step (kept per optimizer, loss, params and optimizer config)."""
     # the step raises before its commit when the loss is not finite (check_finite="outputs")
-    step_fn = _compiled(optimizer, ("step", loss.id, tuple(p.id for p in params),
-                                    optimizer.config()),
-                        lambda: compile(loss, updates=optimizer.updates(loss, params),
-                                        check_finite="outputs"))
-    val = None
-    if val_data is not None:
-        val_fn = _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values())),
-                           lambda: compile([loss, *metrics.values()]))
-        val = (val_fn, vfeeds, vn)
+    return _compiled(optimizer, ("step", loss.id, tuple(p.id for p in params),
+                                 optimizer.config()),
+                     lambda: compile(loss, updates=optimizer.updates(loss, params),
+                                     check_finite="outputs"))
 
-    hist = History(val_metrics={k: [] for k in metrics})
-    bar = _progress(progress, epochs * per_epoch, desc or f"fit {g.name}")
-    t0 = last_shown = time.perf_counter()
-    step = 0
-    try:
-        for epoch in range(1, epochs + 1):
-            total = 0.0
-            seen = 0
-            hist.lr.append(optimizer.lr)
-            for b, (idx, size) in enumerate(_batches(n, batch_size,
-                                                      rng if shuffle else None, drop_last)):
-                step += 1
-                try:
-                    value = float(step_fn(**{k: feeds[k][idx] for k in step_fn.input_names}))
-                except NonFiniteError as e:
-                    value = float(e.value)
-                    last = (f"; the last finite loss was {hist.step_loss[-1]:.6g} at step "
-                            f"{step - 1}" if hist.step_loss else "")
-                    raise NonFiniteLossError(
-                        f"the loss became {value} at step {step} (epoch {epoch}/{epochs}, batch "
-                        f"{b + 1}/{per_epoch}, lr {optimizer.lr:g}){last}. This step was not "
-                        "applied: the params hold their values from before it. Try a smaller "
-                        "learning rate, or check the data for nan/inf.",
-                        step=step, epoch=epoch, loss=value, history=hist) from None
-                hist.step_loss.append(value)
-                total += value * size
-                seen += size
-                if bar is not None:
-                    bar.update(1)
-                    now = time.perf_counter()
-                    if now - last_shown > 0.1:
-                        bar.set_postfix_str(f"epoch {epoch} loss {total / seen:.4g}",
-                                            refresh=False)
-                        last_shown = now
-            hist.loss.append(total / seen)
-            shown = f"epoch {epoch} loss {hist.loss[-1]:.4g}"
-            if val is not None:
-                vals = evaluate_batches(val[0], val[1], val[2], max(batch_size, 256))
-                hist.val_loss.append(vals[0])
-                shown += f" val {vals[0]:.4g}"
-                for k, v in zip(metrics, vals[1:], strict=True):
-                    hist.val_metrics[k].append(v)
-                    shown += f" {k} {v:.4g}"
-            if bar is not None:
-                bar.set_postfix_str(shown, refresh=False)
-            if on_epoch_end is not None and on_epoch_end(epoch, hist) in (True, np.True_):
-                break
-    finally:
-        hist.seconds = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-    return hist
+
+def _eval_function(optimizer: Optimizer, loss: Tensor, metrics: dict[str, Tensor]) -> Function:
+    """The compiled validation: the loss and the metrics."""
+    return _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values())),
+                     lambda: compile([loss, *metrics.values()]))
+
+
+@dataclasses.dataclass
+class _Loop:
+    """The training loop of one ``fit``: what each epoch runs and where it records it."""
+
+    step_fn: Function
+    optimizer: Optimizer
+    feeds: dict[str, np.ndarray]
+    n: int
+    batch_size: int
+    #: shuffles the batches; None: in order
+    rng: np.random.Generator | None
+    drop_last: bool
+    epochs: int
+    per_epoch: int
+    #: (compiled loss and metrics, feeds, sample count) of val_data, or None
+    val: tuple[Function, dict[str, np.ndarray], int] | None
+    metrics: list[str]
+    hist: History
+    bar: Any
+    step: int = 0
+    last_shown: float = 0.0
+
+    def run_epoch(self, epoch: int) -> None:
+        """One pass over the data in batches, then the validation."""
+        total = 0.0
+        seen = 0
+        self.hist.lr.append(self.optimizer.lr)
+        for b, (idx, size) in enumerate(_batches(self.n, self.batch_size, self.rng,
+                                                 self.drop_last)):
+            value = self.train_step(epoch, b, idx)
+            total += value * size
+            seen += size
+            self.advance_bar(epoch, total, seen)
+        self.hist.loss.append(total / seen)
+        shown = f"epoch {epoch} loss {self.hist.loss[-1]:.4g}" + self.validate()
+        if self.bar is not None:
+            self.bar.set_postfix_str(shown, refresh=False)
+
+    def train_step(self, epoch: int, b: int, idx: Any) -> float:
+        """Run the step on batch ``b`` (rows ``idx``); its loss, or NonFiniteLossError."""
+        self.step += 1
+        hist, step = self.hist, self.step
+        try:
+            value = float(self.step_fn(**{k: self.feeds[k][idx]
+                                          for k in self.step_fn.input_names}))
+        except NonFiniteError as e:
+            value = float(e.value)
+            last = (f"; the last finite loss was {hist.step_loss[-1]:.6g} at step "
+                    f"{step - 1}" if hist.step_loss else "")
+            raise NonFiniteLossError(
+                f"the loss became {value} at step {step} (epoch {epoch}/{self.epochs}, batch "
+                f"{b + 1}/{self.per_epoch}, lr {self.optimizer.lr:g}){last}. This step was not "
+                "applied: the params hold their values from before it. Try a smaller "
+                "learning rate, or check the data for nan/inf.",
+                step=step, epoch=epoch, loss=value, history=hist) from None
+        hist.step_loss.append(value)
+        return value
+
+    def advance_bar(self, epoch: int, total: float, seen: int) -> None:
+        """One step on the progress bar; the running loss shown at most every 0.1 s."""
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        now = time.perf_counter()
+        if now - self.last_shown > 0.1:
+            self.bar.set_postfix_str(f"epoch {epoch} loss {total / seen:.4g}", refresh=False)
+            self.last_shown = now
+
+    def validate(self) -> str:
+        """Evaluate val_data (if any) into the history; the text it adds to the bar."""
+        if self.val is None:
+            return ""
+        fn, feeds, n = self.val
+        vals = evaluate_batches(fn, feeds, n, max(self.batch_size, 256))
+        self.hist.val_loss.append(vals[0])
+        shown = f" val {vals[0]:.4g}"
+        for k, v in zip(self.metrics, vals[1:], strict=True):
+            self.hist.val_metrics[k].append(v)
+            shown += f" {k} {v:.4g}"
+        return shown
 
 
 def _input_names(g: Graph, outputs: Sequence[Tensor]) -> list[str]:

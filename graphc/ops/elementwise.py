@@ -339,3 +339,10 @@ register(OpDef(
     emit=_astype_emit, vjp=_astype_vjp, doc=astype.__doc__, attrs=("dtype",),
     axis_source=_broadcast_axis_source,
 ))
+
+#: the public builders (re-exported by graphc.ops and graphc)
+__all__ = [
+    "abs", "add", "astype", "divide", "equal", "exp", "greater", "greater_equal", "less",
+    "less_equal", "log", "maximum", "minimum", "multiply", "negative", "not_equal", "power",
+    "relu", "sigmoid", "sign", "sqrt", "square", "subtract", "tanh", "where",
+]

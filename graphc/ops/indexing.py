@@ -273,3 +273,8 @@ register(OpDef(
         "shape": tuple(Shape(attrs["shape"]))},
     attrs=("axis", "shape"),
 ))
+
+#: the public builders (re-exported by graphc.ops and graphc)
+__all__ = [
+    "getitem", "take_along_axis",
+]

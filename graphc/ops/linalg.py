@@ -82,3 +82,8 @@ register(OpDef(
     emit=call("xp.matmul", out=True), vjp=_matmul_vjp, out=True, doc=matmul.__doc__, arity=2,
     infix="@", kernels=(_DOT,),
 ))
+
+#: the public builders (re-exported by graphc.ops and graphc)
+__all__ = [
+    "matmul",
+]

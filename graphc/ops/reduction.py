@@ -327,3 +327,8 @@ register(OpDef(
     emit=_numel_emit, vjp=None, doc=numel.__doc__, attrs=("axis", "dtype"),
     normalize=_normalize_numel, binding_only=True,
 ))
+
+#: the public builders (re-exported by graphc.ops and graphc)
+__all__ = [
+    "log_softmax", "logsumexp", "max", "mean", "numel", "softmax", "sum",
+]

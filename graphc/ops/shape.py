@@ -19,6 +19,7 @@ from graphc.ir.dims import (
     is_symbol,
     normalize_axes,
     normalize_axis,
+    same_shape,
 )
 from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
@@ -130,7 +131,7 @@ def _broadcast_to_infer(nodes, attrs):
     if x.ndim > len(target):
         raise ShapeError(f"cannot broadcast {x.shape} to the lower-rank {target}")
     got = broadcast_shapes(x.shape, target)
-    if not all(definitely_equal(a, b) for a, b in zip(got, target)):
+    if not same_shape(got, target):
         raise ShapeError(f"cannot broadcast {x.shape} to {target}: the result would be {got}")
     return target, x.dtype
 
@@ -361,3 +362,9 @@ register(OpDef(
     vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",), arity=None,
     normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], max(nodes[0].ndim, 1))},
 ))
+
+#: the public builders (re-exported by graphc.ops and graphc)
+__all__ = [
+    "broadcast_to", "concatenate", "expand_dims", "reshape", "squeeze", "swapaxes",
+    "transpose",
+]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from graphc.ir.node import Node
+from graphc.ir.opdef import get_op
 from graphc.ops.indexing import index_text
 from graphc.viz.view import Scope, View, make_view
 
@@ -128,6 +130,23 @@ def _constant_text(n: Node) -> str:
     return f"const {n.shape}"
 
 
+def _kind(n: Node) -> str | None:
+    """The kind of ``n``'s op (``reduction``, ...), None for an op this graphc lacks."""
+    try:
+        return get_op(n.op).kind
+    except ValueError:
+        return None
+
+
+def _origin(n: Node) -> str:
+    """Where an op node comes from: ``∂%7 add`` for a gradient node, else ``model.py:12``."""
+    info = n.info
+    if "grad_of" in info:
+        return f"∂%{info['grad_of']}" + (f" {info['forward_op']}" if "forward_op" in info
+                                          else "")
+    return short_loc(n.loc)
+
+
 def provenance(n: Node) -> tuple[str, str] | None:
     """(short, long) description of an unbroadcast node inserted by gc.grad, else None; the
     short one is two label lines: ``unbroadcast ∂add[1]`` and ``sum over B @ model.py:20``."""
@@ -139,8 +158,10 @@ def provenance(n: Node) -> tuple[str, str] | None:
     red = info.get("reduces") or ()
     axes = info.get("axes") or ()
     loc = info.get("forward_loc", "")
-    what = "sum over " + ", ".join(map(str, red)) if red and n.op == "sum" else (
-        f"sum axes {axes}" if n.op == "sum" else f"reshape to {n.shape}")
+    # sum_to inserts a sum (a reduction) and/or a reshape, both with this provenance
+    sums = _kind(n) == "reduction"
+    what = "sum over " + ", ".join(map(str, red)) if red and sums else (
+        f"sum axes {axes}" if sums else f"reshape to {n.shape}")
     short = f"unbroadcast ∂{fwd}" + (f"[{operand}]" if operand is not None else "")
     short += f"\n{what}"
     long = (f"inserted by gc.grad: the gradient of operand {operand} of {fwd} "
@@ -215,49 +236,79 @@ def _between(view: View, run: set[int], bw: bool, parent: Scope,
 
 def _plan(view: View, depth: int | None, fold: bool) -> tuple[dict[int, _Box], list[_Box]]:
     """Which nodes are drawn inside a box (collapsed module or folded run), and the boxes."""
-    in_box: dict[int, tuple] = {}
+    in_box = _collapsed(view, depth) if depth is not None else {}
     boxes: dict[tuple, _Box] = {}
-    if depth is not None:
-        for i in view.ids:
-            s = view.scope[i]
-            if s is not None and len(s) > depth:
-                key = ("module", view.backward[i], s[:depth + 1])
-                in_box[i] = key
     if fold:
-        # sibling scopes (same half and parent) in order of first node, grouped into runs
-        members: dict[tuple[bool, Scope], list[int]] = {}
-        for i in view.ids:
-            s = view.scope[i]
-            if s and i not in in_box:
-                for k in range(1, len(s) + 1):
-                    members.setdefault((view.backward[i], s[:k]), []).append(i)
-        by_parent: dict[tuple[bool, Scope], list[Scope]] = {}
-        for (bw, s), _ids in sorted(members.items(), key=lambda kv: kv[1][0]):
-            by_parent.setdefault((bw, s[:-1]), []).append(s)
-        folded: set[tuple[bool, Scope]] = set()
-        for (bw, parent), kids in sorted(by_parent.items()):
-            if any((bw, parent[:k]) in folded for k in range(1, len(parent) + 1)):
-                continue
-            sigs = [_signature(view, members[(bw, s)], s) for s in kids]
-            k = 0
-            while k < len(kids):
-                e = k + 1
-                while e < len(kids) and sigs[e] == sigs[k]:
-                    e += 1
-                if e - k >= 2:
-                    key = ("fold", bw, kids[k])
-                    run_ids: set[int] = set()
-                    for s in kids[k:e]:
-                        folded.add((bw, s))
-                        run_ids.update(members[(bw, s)])
-                    run_ids |= _between(view, run_ids, bw, parent, in_box)
-                    for i in run_ids:
-                        in_box[i] = key
-                    # named in reading order (the backward half meets the blocks reversed)
-                    run = sorted(kids[k:e], key=lambda s: (len(s[-1]), s[-1]))
-                    boxes[key] = _Box(key, "", bw, parent,
-                                      f"{'/'.join(run[0])} … {run[-1][-1]}", count=e - k)
-                k = e
+        _fold(view, in_box, boxes)
+    return _numbered(in_box, boxes)
+
+
+def _collapsed(view: View, depth: int) -> dict[int, tuple]:
+    """Node -> key of its module box, for the nodes of modules nested deeper than ``depth``."""
+    in_box: dict[int, tuple] = {}
+    for i in view.ids:
+        s = view.scope[i]
+        if s is not None and len(s) > depth:
+            in_box[i] = ("module", view.backward[i], s[:depth + 1])
+    return in_box
+
+
+def _sibling_blocks(view: View, in_box: dict[int, tuple]
+                    ) -> tuple[dict[tuple[bool, Scope], list[int]],
+                               dict[tuple[bool, Scope], list[Scope]]]:
+    """The nodes of each (half, scope) not in a box yet, and each (half, parent)'s child
+    scopes in order of their first node."""
+    members: dict[tuple[bool, Scope], list[int]] = {}
+    for i in view.ids:
+        s = view.scope[i]
+        if s and i not in in_box:
+            for k in range(1, len(s) + 1):
+                members.setdefault((view.backward[i], s[:k]), []).append(i)
+    by_parent: dict[tuple[bool, Scope], list[Scope]] = {}
+    for (bw, s), _ids in sorted(members.items(), key=lambda kv: kv[1][0]):
+        by_parent.setdefault((bw, s[:-1]), []).append(s)
+    return members, by_parent
+
+
+def _runs(sigs: list) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of two or more equal neighbours in ``sigs``."""
+    k = 0
+    while k < len(sigs):
+        e = k + 1
+        while e < len(sigs) and sigs[e] == sigs[k]:
+            e += 1
+        if e - k >= 2:
+            yield k, e
+        k = e
+
+
+def _fold(view: View, in_box: dict[int, tuple], boxes: dict[tuple, _Box]) -> None:
+    """Each run of identical sibling blocks (and the nodes between them) into one box, added
+    to ``in_box`` and ``boxes``; the blocks inside a folded run are not folded again."""
+    members, by_parent = _sibling_blocks(view, in_box)
+    folded: set[tuple[bool, Scope]] = set()
+    for (bw, parent), kids in sorted(by_parent.items()):
+        if any((bw, parent[:k]) in folded for k in range(1, len(parent) + 1)):
+            continue
+        sigs = [_signature(view, members[(bw, s)], s) for s in kids]
+        for k, e in _runs(sigs):
+            key = ("fold", bw, kids[k])
+            run_ids: set[int] = set()
+            for s in kids[k:e]:
+                folded.add((bw, s))
+                run_ids.update(members[(bw, s)])
+            run_ids |= _between(view, run_ids, bw, parent, in_box)
+            for i in run_ids:
+                in_box[i] = key
+            # named in reading order (the backward half meets the blocks reversed)
+            run = sorted(kids[k:e], key=lambda s: (len(s[-1]), s[-1]))
+            boxes[key] = _Box(key, "", bw, parent, f"{'/'.join(run[0])} … {run[-1][-1]}",
+                              count=e - k)
+
+
+def _numbered(in_box: dict[int, tuple], boxes: dict[tuple, _Box]
+              ) -> tuple[dict[int, _Box], list[_Box]]:
+    """Every box with its members, ids numbered in order of first node; node -> its box."""
     for i, key in in_box.items():
         if key not in boxes:
             _, bw, s = key
@@ -292,6 +343,8 @@ class _Writer:
         #: (backward, scope) -> lines of its body; nodes register themselves here
         self.bodies: dict[tuple[bool, Scope], list[str]] = {}
         self.edges: list[str] = []
+        #: (forward node, (half, cluster)) -> id of its copy there (stacked layout)
+        self.refs: dict[tuple[int, tuple[bool, Scope]], str] = {}
 
     # --------------------------------------------------------------------------- ids
     def rep(self, i: int) -> str:
@@ -307,56 +360,51 @@ class _Writer:
 
     # ------------------------------------------------------------------------- nodes
     def node_line(self, i: int, nid: str | None = None) -> str:
+        """The statement that draws node ``i`` (as ``nid``, default ``n{i}``), styled by role."""
         n = self.v.node(i)
-        nid = nid or f"n{i}"
-        loc = short_loc(n.loc)
         tip = f"%{n.id} {n.op} {shape_text(n)} built at {n.loc}"
-        if n.role == "input":
-            shape, fill = ROLE_STYLE["input"]
-            return (f"{nid} " + _attrs(label=_label(n.name or "?", (f"input {shape_text(n)}",
-                                                                    None)),
-                                       shape=shape, style="filled", fillcolor=fill,
-                                       tooltip=tip) + ";")
-        if n.role == "param":
-            shape, fill = ROLE_STYLE["param"]
-            size = int(np.prod([d for d in n.shape if isinstance(d, int)], dtype=np.int64))
-            if self.v.scope[i] in self.v.update_scopes:
-                short = (n.name or "?").split("/", 1)[-1]   # m/mlp/0/W: whose state
-            else:
-                short = (n.name or "?").rsplit("/", 1)[-1]
-            kind = "param" if n.attr.get("trainable", True) else "state"
-            return (f"{nid} " + _attrs(label=_label(short, (f"{kind} {shape_text(n)}", None),
-                                                    (f"{size} values", None)),
-                                       shape=shape, style="filled", fillcolor=fill,
-                                       tooltip=f"{n.name}: {tip}") + ";")
-        if n.role == "constant":
-            shape, fill = ROLE_STYLE["constant"]
-            return (f"{nid} " + _attrs(label=_constant_text(n), shape=shape, style="filled",
-                                       fillcolor=fill, fontsize="9", height="0.3",
-                                       tooltip=f"constant {tip}") + ";")
-        from graphc.ir.opdef import get_op
+        draw = {"input": self._input_attrs, "param": self._param_attrs,
+                "constant": self._constant_attrs}.get(n.role, self._op_attrs)
+        return f"{nid or f'n{i}'} " + draw(i, n, tip) + ";"
 
-        try:
-            kind = get_op(n.op).kind
-        except ValueError:
-            kind = "elementwise"
+    def _input_attrs(self, i: int, n: Node, tip: str) -> str:
+        """An input: its name and shape."""
+        shape, fill = ROLE_STYLE["input"]
+        return _attrs(label=_label(n.name or "?", (f"input {shape_text(n)}", None)),
+                      shape=shape, style="filled", fillcolor=fill, tooltip=tip)
+
+    def _param_attrs(self, i: int, n: Node, tip: str) -> str:
+        """A param or (not trainable) state: its name in its module, shape and size."""
+        shape, fill = ROLE_STYLE["param"]
+        size = int(np.prod([d for d in n.shape if isinstance(d, int)], dtype=np.int64))
+        if self.v.scope[i] in self.v.update_scopes:
+            short = (n.name or "?").split("/", 1)[-1]   # m/mlp/0/W: whose state
+        else:
+            short = (n.name or "?").rsplit("/", 1)[-1]
+        kind = "param" if n.attr.get("trainable", True) else "state"
+        return _attrs(label=_label(short, (f"{kind} {shape_text(n)}", None),
+                                   (f"{size} values", None)),
+                      shape=shape, style="filled", fillcolor=fill, tooltip=f"{n.name}: {tip}")
+
+    def _constant_attrs(self, i: int, n: Node, tip: str) -> str:
+        """A constant: its value when it is a scalar."""
+        shape, fill = ROLE_STYLE["constant"]
+        return _attrs(label=_constant_text(n), shape=shape, style="filled", fillcolor=fill,
+                      fontsize="9", height="0.3", tooltip=f"constant {tip}")
+
+    def _op_attrs(self, i: int, n: Node, tip: str) -> str:
+        """An op: its attributes, unbroadcast provenance and origin, filled by its kind."""
         prov = provenance(n)
         lines: list[tuple[str, str | None]] = [(attr_text(n), None)]
         if prov:
             lines += [(t, UNBROADCAST_COLOR) for t in prov[0].split("\n")]
-        info = n.info
-        if "grad_of" in info:
-            where = f"∂%{info['grad_of']}" + (f" {info['forward_op']}" if "forward_op" in info
-                                              else "")
-        else:
-            where = loc
-        lines.append((f"%{n.id} · {where}", "#566573"))
+        lines.append((f"%{n.id} · {_origin(n)}", "#566573"))
         style = "rounded,filled" + (",bold" if prov else "")
-        return (f"{nid} " + _attrs(
+        return _attrs(
             label=_label(n.op, *lines), shape="box", style=style,
-            fillcolor=KIND_COLORS.get(kind, "#ffffff"),
+            fillcolor=KIND_COLORS.get(_kind(n) or "elementwise", "#ffffff"),
             color=UNBROADCAST_COLOR if prov else None, penwidth="2.5" if prov else None,
-            tooltip=(prov[1] + "; " if prov else "") + tip) + ";")
+            tooltip=(prov[1] + "; " if prov else "") + tip)
 
     def ref_line(self, i: int, nid: str) -> str:
         """A forward value as the backward half reads it (stacked layout): dashed outline,
@@ -365,12 +413,8 @@ class _Writer:
         if n.role in ("input", "param"):
             text, fill = n.name or "?", ROLE_STYLE[n.role][1]
         else:
-            from graphc.ir.opdef import get_op
-
-            try:
-                fill = KIND_COLORS.get(get_op(n.op).kind, "#ffffff")
-            except ValueError:
-                fill = ROLE_STYLE["constant"][1]
+            kind = _kind(n)
+            fill = KIND_COLORS.get(kind, "#ffffff") if kind else ROLE_STYLE["constant"][1]
             text = f"{n.op} %{n.id}"
         return (f"{nid} " + _attrs(
             label=text, shape="box", style="rounded,dashed,filled", fillcolor=fill,
@@ -418,109 +462,16 @@ class _Writer:
 
     # ----------------------------------------------------------------------- compose
     def build(self) -> str:
-        v = self.v
-        drawn = set(v.ids)
-        consumers: dict[int, list[int]] = {}
-        for i in v.ids:
-            for j in dict.fromkeys(v.node(i).inputs):
-                consumers.setdefault(j, []).append(i)
-
-        def where(i: int) -> tuple[bool, Scope]:
-            s = v.scope[i]
-            return v.backward[i], (s or ())[: (self.depth if self.depth is not None else None)]
-
-        placed_boxes: set[str] = set()
-        for i in v.ids:
-            n = v.node(i)
-            if i in self.box_of:
-                b = self.box_of[i]
-                if b.id not in placed_boxes:
-                    placed_boxes.add(b.id)
-                    self.place(b.backward, b.parent, self.box_line(b))
-                continue
-            if n.role == "constant" and n.ndim == 0:
-                continue  # drawn once per use, next to its consumer (below)
-            self.place(*where(i), self.node_line(i))
-
-        def home(i: int) -> tuple[bool, Scope]:
-            """Where the drawing of ``i`` sits: its cluster, or its box's parent."""
-            b = self.box_of.get(i)
-            return (b.backward, b.parent) if b else where(i)
-
-        refs: dict[tuple[int, tuple[bool, Scope]], str] = {}
-        for i in v.ids:
-            n = v.node(i)
-            dst = self.rep(i)
-            for j in dict.fromkeys(n.inputs):
-                if j not in drawn:
-                    continue
-                p = v.node(j)
-                if p.role == "constant" and p.ndim == 0:
-                    if i in self.box_of:
-                        continue  # used inside a box: not drawn
-                    cid = f"n{j}_{i}"
-                    self.place(*where(i), self.node_line(j, cid))
-                    self.edge(cid, dst, shape_text(p), v.backward[i], False)
-                    continue
-                src = self.rep(j)
-                if src == dst:
-                    continue
-                bw_src, bw_dst = v.backward[j], v.backward[i]
-                if self.stack and bw_src != bw_dst:
-                    # a forward value drawn again inside the backward half, once per cluster
-                    # that reads it, instead of an edge across the whole picture
-                    at = home(i)
-                    rid = refs.get((j, at))
-                    if rid is None:
-                        rid = refs[(j, at)] = f"r{j}_{len(refs)}"
-                        self.place(*at, self.ref_line(j, rid))
-                    self.edge(rid, dst, shape_text(p), True, False)
-                    continue
-                self.edge(src, dst, shape_text(p), bw_src and bw_dst, bw_src != bw_dst)
-
-        for k, (name, i) in enumerate(v.outputs):
-            oid = f"out{k}"
-            shape, fill = ROLE_STYLE["output"]
-            n = v.node(i)
-            self.place(*home(i), f"{oid} " + _attrs(
-                label=_label(name, (f"output {shape_text(n)}", None)), shape=shape,
-                style="filled", fillcolor=fill, tooltip=f"output {name}: %{i}") + ";")
-            self.edge(self.rep(i), oid, shape_text(n), v.backward[i], False)
-        for k, (name, i) in enumerate(v.updates):
-            uid = f"upd{k}"
-            shape, fill = ROLE_STYLE["update"]
-            n = v.node(i)
-            self.place(*home(i), f"{uid} " + _attrs(
-                label=_label(f"update {name}", (shape_text(n), None)), shape=shape,
-                style="filled", fillcolor=fill, tooltip=f"new value of {name}: %{i}") + ";")
-            self.edge(self.rep(i), uid, shape_text(n), v.backward[i], False)
-
-        title = self.title if self.title is not None else (
-            f"{v.graph.name}" + (" — forward and backward (gc.grad)" if self.mirror else ""))
-        out = [
-            f"digraph {quote(v.graph.name)} {{",
-            "  " + "graph " + _attrs(label=title, labelloc="t", fontname=FONT, fontsize="16",
-                                     rankdir=self.rankdir, newrank="true", nodesep="0.3",
-                                     ranksep="0.35", compound="true") + ";",
-            "  " + "node " + _attrs(fontname=FONT, fontsize="11", margin="0.08,0.04") + ";",
-            "  " + "edge " + _attrs(fontname=FONT, fontsize="9", color="#566573",
-                                    arrowsize="0.6") + ";",
-        ]
+        """The DOT text: nodes and boxes in their clusters, edges and markers, drawn as one
+        or two halves, then the layout hints and the legend."""
+        self.place_nodes()
+        self.draw_edges()
+        self.draw_markers()
+        out = self.header()
         counter = [0]
         for bw in (False, True):
-            if not any(key[0] == bw for key in self.bodies):
-                continue
-            if self.mirror:
-                flow = "down" if self.stack else "up"
-                label = f"backward (gc.grad): gradients flow {flow}" if bw else "forward"
-                out.append(f"  subgraph cluster_{'backward' if bw else 'forward'} {{")
-                out.append("    graph " + _attrs(
-                    label=label, style="rounded,filled", color="#b3b6b7",
-                    fillcolor="#fef5e7" if bw else "#fbfcfc", fontname=FONT, fontsize="13") + ";")
-                out += self._scope_block(bw, (), "    ", counter)
-                out.append("  }")
-            else:
-                out += self._scope_block(bw, (), "  ", counter)
+            if any(key[0] == bw for key in self.bodies):
+                out += self.half_block(bw, counter)
         if self.stack:
             out += self._stack_anchor() + self._stack_modules()
         if self.legend:
@@ -529,6 +480,117 @@ class _Writer:
         out += ["  " + e for e in dict.fromkeys(self.edges)]
         out.append("}")
         return "\n".join(out) + "\n"
+
+    def where(self, i: int) -> tuple[bool, Scope]:
+        """The half and cluster of node ``i`` (its scope, cut at ``depth``)."""
+        s = self.v.scope[i]
+        return self.v.backward[i], (s or ())[: (self.depth if self.depth is not None else None)]
+
+    def home(self, i: int) -> tuple[bool, Scope]:
+        """Where the drawing of ``i`` sits: its cluster, or its box's parent."""
+        b = self.box_of.get(i)
+        return (b.backward, b.parent) if b else self.where(i)
+
+    def place_nodes(self) -> None:
+        """Every node in its cluster, a box once in its parent's; scalar constants are drawn
+        once per use, next to the consumer (``draw_edge``)."""
+        placed_boxes: set[str] = set()
+        for i in self.v.ids:
+            n = self.v.node(i)
+            b = self.box_of.get(i)
+            if b is not None:
+                if b.id not in placed_boxes:
+                    placed_boxes.add(b.id)
+                    self.place(b.backward, b.parent, self.box_line(b))
+                continue
+            if n.role == "constant" and n.ndim == 0:
+                continue
+            self.place(*self.where(i), self.node_line(i))
+
+    def draw_edges(self) -> None:
+        """One edge from each distinct operand to its consumer."""
+        drawn = set(self.v.ids)
+        for i in self.v.ids:
+            dst = self.rep(i)
+            for j in dict.fromkeys(self.v.node(i).inputs):
+                if j in drawn:
+                    self.draw_edge(j, i, dst)
+
+    def draw_edge(self, j: int, i: int, dst: str) -> None:
+        """The edge operand ``j`` -> node ``i`` (drawn as ``dst``): none inside a box, a scalar
+        constant drawn beside its use, and in the stacked layout a forward value read by the
+        backward half drawn again there (``ref``) instead of an edge across the picture."""
+        v = self.v
+        p = v.node(j)
+        if p.role == "constant" and p.ndim == 0:
+            if i not in self.box_of:  # used inside a box: not drawn
+                cid = f"n{j}_{i}"
+                self.place(*self.where(i), self.node_line(j, cid))
+                self.edge(cid, dst, shape_text(p), v.backward[i], False)
+            return
+        src = self.rep(j)
+        if src == dst:
+            return
+        bw_src, bw_dst = v.backward[j], v.backward[i]
+        if self.stack and bw_src != bw_dst:
+            self.edge(self.ref(j, self.home(i)), dst, shape_text(p), True, False)
+            return
+        self.edge(src, dst, shape_text(p), bw_src and bw_dst, bw_src != bw_dst)
+
+    def ref(self, j: int, at: tuple[bool, Scope]) -> str:
+        """The id of forward value ``j`` drawn again in cluster ``at``, placed on first use."""
+        rid = self.refs.get((j, at))
+        if rid is None:
+            rid = self.refs[(j, at)] = f"r{j}_{len(self.refs)}"
+            self.place(*at, self.ref_line(j, rid))
+        return rid
+
+    def draw_markers(self) -> None:
+        """A marker for each named output and each param update, fed by its value."""
+        for k, (name, i) in enumerate(self.v.outputs):
+            n = self.v.node(i)
+            self.marker(f"out{k}", i, "output", _label(name, (f"output {shape_text(n)}", None)),
+                        f"output {name}: %{i}")
+        for k, (name, i) in enumerate(self.v.updates):
+            n = self.v.node(i)
+            self.marker(f"upd{k}", i, "update", _label(f"update {name}", (shape_text(n), None)),
+                        f"new value of {name}: %{i}")
+
+    def marker(self, mid: str, i: int, role: str, label: _Html, tooltip: str) -> None:
+        """Marker ``mid`` (an output or update) beside node ``i``, with an edge from it."""
+        shape, fill = ROLE_STYLE[role]
+        self.place(*self.home(i), f"{mid} " + _attrs(label=label, shape=shape, style="filled",
+                                                     fillcolor=fill, tooltip=tooltip) + ";")
+        self.edge(self.rep(i), mid, shape_text(self.v.node(i)), self.v.backward[i], False)
+
+    def header(self) -> list[str]:
+        """The opening line and the graph, node and edge defaults."""
+        v = self.v
+        title = self.title if self.title is not None else (
+            f"{v.graph.name}" + (" — forward and backward (gc.grad)" if self.mirror else ""))
+        return [
+            f"digraph {quote(v.graph.name)} {{",
+            "  " + "graph " + _attrs(label=title, labelloc="t", fontname=FONT, fontsize="16",
+                                     rankdir=self.rankdir, newrank="true", nodesep="0.3",
+                                     ranksep="0.35", compound="true") + ";",
+            "  " + "node " + _attrs(fontname=FONT, fontsize="11", margin="0.08,0.04") + ";",
+            "  " + "edge " + _attrs(fontname=FONT, fontsize="9", color="#566573",
+                                    arrowsize="0.6") + ";",
+        ]
+
+    def half_block(self, bw: bool, counter: list[int]) -> list[str]:
+        """The clusters of one half; with both halves drawn, inside the half's own cluster."""
+        if not self.mirror:
+            return self._scope_block(bw, (), "  ", counter)
+        flow = "down" if self.stack else "up"
+        label = f"backward (gc.grad): gradients flow {flow}" if bw else "forward"
+        out = [f"  subgraph cluster_{'backward' if bw else 'forward'} {{"]
+        out.append("    graph " + _attrs(
+            label=label, style="rounded,filled", color="#b3b6b7",
+            fillcolor="#fef5e7" if bw else "#fbfcfc", fontname=FONT, fontsize="13") + ";")
+        out += self._scope_block(bw, (), "    ", counter)
+        out.append("  }")
+        return out
 
     def _scope_block(self, bw: bool, scope: Scope, indent: str, counter: list[int]) -> list[str]:
         out = [indent + line for line in self.bodies.get((bw, scope), [])]

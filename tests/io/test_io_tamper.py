@@ -117,7 +117,12 @@ CORPUS = {
     "source_with_operands": (node(2, inputs=[0]), "takes no operands"),
     "missing_operand": (node(4, inputs=[0]), "not valid for matmul"),
     "unknown_attribute": (node(SUM, attrs={"axis": [1], "keepdims": True, "bogus": 1}),
-                          r"sum has no attribute\(s\) \['bogus'\]"),
+                          r"not valid for sum: TypeError: sum has no attribute\(s\) \['bogus'\]"),
+    # check_node with canonical=True: a stored node's attributes are already normalized
+    "non_canonical_axis": (node(SUM, attrs={"axis": [-1], "keepdims": True}),
+                           r"not valid for sum: ValueError: attributes .* not in canonical form"),
+    "wrong_arity": (node(5, inputs=[4]), r"node 5 \(add\): the stored operands/attributes are "
+                                         r"not valid for add: TypeError: add takes 2 operand"),
     "bad_attribute": (node(SUM, attrs={"axis": "x", "keepdims": True}), "not valid for sum"),
     "axis_out_of_range": (node(SUM, attrs={"axis": [7], "keepdims": True}), "not valid for sum"),
     "bad_tag": (node(SUM, attrs={"axis": {"weird": 1}, "keepdims": True}), "unknown value tag"),

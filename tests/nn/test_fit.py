@@ -200,7 +200,7 @@ def test_resume_from_a_checkpoint_equals_training_straight_through(tmp_path):
     assert all(np.allclose(g.params[k], g2.params[k], rtol=1e-12) for k in g.params)
 
 
-# ------------------------------------------------------------------------------- review
+# ------------------ non-finite steps, step reuse, argument errors, small datasets, load_params
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_a_non_finite_step_commits_nothing():
     """The params and optimiser state after the error are those from before the bad step."""
