@@ -1,34 +1,22 @@
-"""The one adapter between the IR and networkx, which does the graph algorithms.
+"""The IR's graph queries, and the one adapter to networkx.
 
-``needed`` and ``depends_on`` run on a DiGraph kept per graph (for the last few graphs
-asked about), so that the queries of one build (``gc.grad``'s two, then ``gc.compile``'s)
-share one DiGraph instead of building one each (a DiGraph costs about 0.7 KB per node: the
-passes, which ask once about each graph they make, pass ``keep=False``). Graphs are
-append-only, except that ``Graph.atomic()`` drops the nodes of a block that raised: a kept
-DiGraph is extended by the nodes appended since, and rebuilt when any node it was built
-from is no longer in the graph (compared by identity, so a truncated graph that grew again
-is seen).
+Node ids are a topological order (a node's operands have smaller ids), so reachability is one
+sweep over the ids: ``needed`` walks down from the largest root, ``depends_on`` up from the
+smallest. That is linear in the graph, needs no adjacency structure, and is 2-3x faster than
+networkx's breadth-first search on a kept DiGraph (10x faster than building one first):
+22k nodes, needed 12 ms vs 25 ms warm, 152 ms cold. networkx does what it is the right tool
+for: cycles in untrusted files, verification, export (``to_digraph``).
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Iterable, Sequence
-from itertools import chain
-from operator import is_
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Graph
-    from graphc.ir.node import Node
-
-
-def _add(d: nx.DiGraph, nodes: Sequence[Node]) -> None:
-    d.add_nodes_from(n.id for n in nodes)
-    d.add_edges_from((i, n.id) for n in nodes for i in n.inputs)
 
 
 def to_digraph(graph: Graph) -> nx.DiGraph:
@@ -36,62 +24,39 @@ def to_digraph(graph: Graph) -> nx.DiGraph:
 
     A new DiGraph, the caller's to change."""
     d = nx.DiGraph()
-    _add(d, graph._nodes)
+    nodes = list(graph._nodes)
+    d.add_nodes_from(n.id for n in nodes)
+    d.add_edges_from((i, n.id) for n in nodes for i in n.inputs)
     return d
 
 
-#: how many graphs keep their DiGraph (the user's graph and the graph a pass is working on)
-CACHE_SIZE = 4
-_cache: weakref.WeakKeyDictionary[Graph, tuple[nx.DiGraph, list[Node]]] = \
-    weakref.WeakKeyDictionary()
-_lock = threading.Lock()  # a kept DiGraph is extended in place: one query at a time
+def _marks(nodes, roots: set[int]) -> bytearray:
+    mark = bytearray(len(nodes))
+    for r in roots:
+        if 0 <= r < len(nodes):
+            mark[r] = 1
+    return mark
 
 
-def _kept(graph: Graph, keep: bool = True) -> nx.DiGraph:
-    """The DiGraph of ``graph`` as it is now: the kept one brought up to date, or a new one
-    (kept for the next query unless ``keep`` is false). Call with ``_lock`` held; the result
-    must not be changed."""
-    nodes = graph._nodes
-    hit = _cache.get(graph)
-    if hit is not None:
-        d, seen = hit
-        k = len(seen)
-        if len(nodes) >= k and all(map(is_, nodes[:k], seen)):
-            if len(nodes) > k:
-                grown = nodes[k:]
-                _add(d, grown)
-                seen.extend(grown)
-            return d
-        del _cache[graph]  # truncated (and maybe regrown) by Graph.atomic(): rebuild
-    d = nx.DiGraph()
-    _add(d, nodes)
-    if not keep:
-        return d
-    while len(_cache) >= CACHE_SIZE:
-        del _cache[next(iter(_cache))]  # the oldest kept
-    _cache[graph] = (d, list(nodes))
-    return d
-
-
-def _reach(d: nx.DiGraph, roots: Iterable[int]) -> set[int]:
-    """The nodes of ``d`` reachable from any of ``roots`` (roots included): one breadth-first
-    search from all of them at once, linear in the graph however many roots (a training
-    step has one per updated param and optimiser state). Roots that are not nodes of ``d``
-    are returned as they are."""
+def needed(graph: Graph, roots: Iterable[int]) -> list[int]:
+    """The ids that ``roots`` depend on (roots included), in topological (id) order. Roots
+    that are not ids of the graph are returned as they are."""
+    nodes = list(graph._nodes)  # a snapshot: another thread may append meanwhile
     roots = set(roots)
-    known = [r for r in roots if r in d]
-    return roots.union(chain.from_iterable(nx.bfs_layers(d, known))) if known else roots
-
-
-def needed(graph: Graph, roots: Iterable[int], keep: bool = True) -> list[int]:
-    """The ids that ``roots`` depend on (roots included), in topological (id) order
-    (``keep=False``: a graph asked about once, whose DiGraph is not worth keeping)."""
-    with _lock:
-        d = _kept(graph, keep)
-        return sorted(_reach(d.reverse(copy=False), roots))
+    mark = _marks(nodes, roots)
+    for i in range(min(max(roots, default=-1), len(nodes) - 1), -1, -1):
+        if mark[i]:
+            for j in nodes[i].inputs:
+                mark[j] = 1
+    return sorted(roots.union(i for i, m in enumerate(mark) if m))
 
 
 def depends_on(graph: Graph, roots: Iterable[int]) -> set[int]:
-    """The ids that depend on any of ``roots`` (roots included); one traversal, as ``needed``."""
-    with _lock:
-        return _reach(_kept(graph), roots)
+    """The ids that depend on any of ``roots`` (roots included)."""
+    nodes = list(graph._nodes)
+    roots = set(roots)
+    mark = _marks(nodes, roots)
+    for i in range(max(min(roots, default=len(nodes)), 0), len(nodes)):
+        if not mark[i] and any(mark[j] for j in nodes[i].inputs):
+            mark[i] = 1
+    return roots.union(i for i, m in enumerate(mark) if m)

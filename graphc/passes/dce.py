@@ -15,7 +15,7 @@ def dce(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Graph, Mappin
     ``roots`` defaults to the named outputs and the inputs (an input stays even when unused:
     it is part of a function's calling convention).
     """
-    keep = needed(graph, default_roots(graph, roots), keep=False)
+    keep = needed(graph, default_roots(graph, roots))
     rb = Rebuilder(graph)
     for i in keep:
         rb.copy(graph.node(i))

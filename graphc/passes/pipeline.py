@@ -93,8 +93,7 @@ def remap(prog: Program, graph: Graph, m: Mapping, schedule: bool = True) -> Pro
     new = Program(graph=graph, inputs=[m[i] for i in prog.inputs], outputs=outputs,
                   updates=updates, single=prog.single)
     if schedule:
-        new.schedule = needed(graph, [*outputs, *(i for pair in updates for i in pair)],
-                              keep=False)  # a graph of the pipeline's own: asked once
+        new.schedule = needed(graph, [*outputs, *(i for pair in updates for i in pair)])
     return new
 
 

@@ -1,14 +1,14 @@
-"""The networkx adapter: ``needed``/``depends_on`` against networkx run on a fresh DiGraph,
-while the DiGraph kept per graph is extended as the graph grows and rebuilt when
-``Graph.atomic()`` truncated it (also when it grew back to the same length)."""
+"""The graph queries: ``needed``/``depends_on`` (sweeps over the ids) against networkx run on
+a fresh DiGraph, as the graph grows and after ``Graph.atomic()`` truncated it (also when it
+grew back to the same length)."""
 
 import threading
 
 import networkx as nx
+import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.ir import nxgraph
 from graphc.ir.nxgraph import depends_on, needed, to_digraph
 
 
@@ -82,15 +82,6 @@ def test_truncation_below_the_kept_length_then_other_growth():
     check(g, [x.id])
 
 
-def test_only_a_few_graphs_keep_their_digraph():
-    graphs = [small() for _ in range(nxgraph.CACHE_SIZE + 3)]
-    for g, *_ in graphs:
-        needed(g, [len(g) - 1])
-    assert len(nxgraph._cache) <= nxgraph.CACHE_SIZE
-    g, x, y, a, b, c = graphs[0]  # evicted: rebuilt on demand
-    check(g, [b.id])
-
-
 def test_to_digraph_is_a_new_digraph_the_caller_may_change():
     g, x, y, a, b, c = small()
     needed(g, [b.id])
@@ -124,12 +115,20 @@ def test_queries_from_threads_while_the_graph_grows():
     check(g, [h.id])
 
 
-def test_keep_false_answers_the_same_and_keeps_nothing_new():
+def test_random_graphs_and_roots_agree_with_networkx():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        g = gc.Graph()
+        ts = [g.input(f"x{k}", (3,)) for k in range(3)]
+        for _ in range(40):
+            a, b = (ts[k] for k in rng.integers(0, len(ts), 2))
+            ts.append(a + b if rng.random() < 0.5 else gc.tanh(a))
+        for _ in range(5):
+            roots = [int(r) for r in rng.integers(0, len(g), rng.integers(0, 4))]
+            check(g, roots)
+
+
+def test_roots_outside_the_graph_are_returned_as_they_are():
     g, x, y, a, b, c = small()
-    nxgraph._cache.pop(g, None)
-    assert needed(g, [b.id], keep=False) == ref_needed(g, [b.id])
-    assert g not in nxgraph._cache
-    needed(g, [b.id])
-    assert g in nxgraph._cache
-    d = gc.exp(b)
-    assert needed(g, [d.id], keep=False) == ref_needed(g, [d.id])  # a kept one is still used
+    assert needed(g, [c.id, 99]) == [y.id, c.id, 99]
+    assert depends_on(g, [99]) == {99}
