@@ -20,7 +20,7 @@ import numpy as np
 from graphc.ir.dims import Shape
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node
-from graphc.ir.opdef import get_op
+from graphc.ir.opdef import check_node
 
 #: ``old id -> new id`` for every old node that survives a pass (or is replaced by another)
 Mapping = dict[int, int]
@@ -93,10 +93,11 @@ class Rebuilder:
         return new_id
 
     def add(self, op: str, inputs: Sequence[int], attrs: dict[str, Any], like: Node) -> int:
-        """A new op node (shape and dtype inferred by the op's rule), with ``like``'s loc/meta."""
+        """A new op node, checked and inferred as every node is (``check_node``: attributes
+        in canonical form, the op's shape and dtype rule), with ``like``'s loc/meta."""
         nodes = [self.g._nodes[i] for i in inputs]
-        shape, dtype = get_op(op).infer(nodes, dict(attrs))
-        t = self.g._append(op, tuple(inputs), dict(attrs), shape, dtype, loc=like.loc,
+        _, attrs, shape, dtype = check_node(op, nodes, attrs)
+        t = self.g._append(op, tuple(inputs), attrs, shape, dtype, loc=like.loc,
                            meta=like.info)
         return t.id
 

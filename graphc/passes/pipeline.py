@@ -14,7 +14,7 @@ import numpy as np
 from graphc.ir.dims import same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed, to_digraph
-from graphc.ir.opdef import get_op
+from graphc.ir.opdef import check_node
 from graphc.ir.program import Program
 from graphc.passes._rebuild import Mapping
 from graphc.passes.cse import cse
@@ -151,7 +151,11 @@ def verify(prog: Program, before: Program | None = None, what: str = "",
         if any(i >= n.id for i in n.inputs):
             raise VerifyError(f"node %{n.id} uses a later node{where}")
         if n.role == "op":
-            shape, dtype = get_op(n.op).infer([g.node(i) for i in n.inputs], n.attr)
+            try:
+                _, _, shape, dtype = check_node(n.op, [g.node(i) for i in n.inputs], n.attr,
+                                                canonical=True)
+            except (TypeError, ValueError) as e:  # ShapeError is a ValueError
+                raise VerifyError(f"{n.op} %{n.id} is not a valid node: {e}{where}") from None
             if not same_shape(shape, n.shape) or dtype != n.dtype:
                 raise VerifyError(f"{n.op} %{n.id} records {n.shape} {n.dtype}, its rule gives "
                                   f"{shape} {dtype}{where}")
