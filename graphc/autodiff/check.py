@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.autodiff.grad import grad
+from graphc.autodiff.reverse import grad
 from graphc.ir.graph import Graph
 from graphc.ir.tensor import Tensor
 from graphc.ops.evaluate import evaluate, resolve_feed

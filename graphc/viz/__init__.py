@@ -2,6 +2,6 @@
 
 from graphc.viz.dot import to_dot
 from graphc.viz.export import to_networkx
-from graphc.viz.render import GraphvizNotFoundError, render
+from graphc.viz.rendering import GraphvizNotFoundError, render
 
 __all__ = ["GraphvizNotFoundError", "render", "to_dot", "to_networkx"]

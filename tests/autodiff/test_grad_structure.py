@@ -1,6 +1,6 @@
 """Graph structure of gradients: sum/reshape nodes exactly where broadcasting happened.
 
-``sum_to`` (graphc/autodiff/grad.py) is the only place that unbroadcasts; each node it
+``sum_to`` (graphc/autodiff/reverse.py) is the only place that unbroadcasts; each node it
 inserts carries ``unbroadcast`` meta: the forward node and operand, the axes summed, the
 symbols reduced and the user's file:line of the forward node. These tests build graphs
 whose broadcasts are known and compare the inserted nodes with the expected ones.
@@ -15,7 +15,7 @@ import pytest
 from _gradkit import unbroadcast_nodes
 
 import graphc as gc
-from graphc.autodiff.grad import sum_to
+from graphc.autodiff.reverse import sum_to
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, broadcast_shapes
 
