@@ -11,6 +11,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape
+from graphc.ir.display import svg_of
 from graphc.ir.dtypes import check_dtype, dtype_of_value
 from graphc.ir.node import Node, at_user, freeze_attrs, user_location
 from graphc.ir.opdef import check_node
@@ -119,6 +120,20 @@ class Graph:
             yield
         finally:
             self._scope.pop()
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Group the ops built inside into a diagram cluster ``name`` (nested in the module or
+        scope around it), without renaming anything: ``with g.scope("t3"): h = cell(x, h)``."""
+        _check_name(name, "scope")
+        outer = self._meta_stack[-1].get("scope") if self._meta_stack else None
+        outer = outer or "/".join(self._scope)
+        with self.annotate(scope=f"{outer}/{name.strip('/')}" if outer else name.strip("/")):
+            yield
+
+    def _repr_svg_(self) -> str | None:
+        """The diagram, for Jupyter (None when graphviz's ``dot`` is not installed)."""
+        return svg_of(self)
 
     def scoped(self, name: str) -> str:
         """``name`` with the current scope prefix."""
