@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import builtins
+import itertools
+import linecache
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,6 +17,7 @@ import numpy as np
 from graphc.backend.base import get_backend
 from graphc.errors import ShapeError
 from graphc.ir.dims import same_shape
+from graphc.ir.display import svg_of
 from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.program import Program
@@ -138,7 +142,8 @@ class Function:
         #: the backend's plan (numpy: the MemoryPlan, with the lowering it was made for)
         self.plan = compiled.plan
         self.source, ns = compiled.source, compiled.namespace
-        code = compile_source(self.source)
+        self._filename = _register_source(self, self.source)
+        code = compile_source(self.source, self._filename)
         exec(code, ns)  # noqa: S102 - source is generated from validated op definitions only
         self._fn = ns["graphc_fn"]
         self._line_nodes = ns["LINE_NODES"]
@@ -151,12 +156,17 @@ class Function:
 
     # -------------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != self._n_inputs:
+        """Run with arrays: positional (in ``input_names`` order), by keyword, or as one feed
+        dict ``{input Tensor or name: array}`` as ``gc.evaluate`` takes."""
+        if kwargs or len(args) != self._n_inputs or (
+                self._n_inputs == 1 and isinstance(args[0], Mapping)):
             args = self._arrange(args, kwargs)
         # the generated function commits the updates itself, after computing everything
         try:
             return self._fn(self.graph.params, *args)
-        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
+        except (IndexError, KeyError, ValueError, TypeError, ArithmeticError, Warning) as e:
+            # numpy's errors, and its floating-point warnings where the user made them errors
+            # (np.errstate(all="raise"), warnings.simplefilter("error"))
             node = self._failed_node(e)
             if node is None:
                 raise  # an input check (already the contract's error) or not a node's line
@@ -166,12 +176,14 @@ class Function:
         """The node whose line in the generated code raised ``e`` (None if none did)."""
         tb, node = e.__traceback__, None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == "<graphc>":
+            if tb.tb_frame.f_code.co_filename == self._filename:
                 node = self._line_nodes.get(tb.tb_lineno)
             tb = tb.tb_next
         return node
 
     def _arrange(self, args: tuple, kwargs: dict) -> list:
+        if len(args) == 1 and not kwargs and isinstance(args[0], Mapping):
+            args, kwargs = (), self._feed_names(args[0])
         names = self.input_names
         if len(args) > len(names):
             raise TypeError(f"this function takes {len(names)} input(s) ({', '.join(names)}), "
@@ -191,6 +203,22 @@ class Function:
             raise TypeError(f"missing input(s) {', '.join(map(repr, missing))}")
         return [values[n] for n in names]
 
+    def _feed_names(self, feed: Mapping) -> dict[str, Any]:
+        """A feed dict's keys (input Tensors or names) as input names."""
+        out: dict[str, Any] = {}
+        for key, value in feed.items():
+            if isinstance(key, Tensor):
+                if key.node.role != "input" or key.name not in self.input_names:
+                    raise TypeError(f"feed key {key!r} is not an input of this function; it "
+                                    f"takes {', '.join(map(repr, self.input_names))}")
+                key = key.name
+            elif not isinstance(key, str):
+                raise TypeError(f"feed keys must be input Tensors or names, got {key!r}")
+            if key in out:
+                raise TypeError(f"input {key!r} is fed twice")
+            out[key] = value
+        return out
+
     # ------------------------------------------------------------------------- pickling
     def __getstate__(self) -> dict:
         return {"program": self._program, "single": self._single, "options": self._options,
@@ -200,12 +228,29 @@ class Function:
         self.__init__(state["program"], state["single"], state.get("options"), optimized=True,
                       backend=state.get("backend", "numpy"))
 
+    def _repr_svg_(self) -> str | None:
+        """The diagram of the optimised program this function runs, for Jupyter."""
+        return svg_of(self)
+
     def __repr__(self) -> str:
         p = self._program
         return (f"<gc.Function inputs={self.input_names} outputs={len(p.outputs)} "
                 f"updates={self._update_names} nodes={len(p.schedule)}>")
 
 
-def compile_source(source: str):
-    """Python code object for generated source (``<graphc>`` in tracebacks)."""
-    return builtins.compile(source, "<graphc>", "exec")
+_FUNCTIONS = itertools.count()
+
+
+def compile_source(source: str, filename: str = "<graphc>"):
+    """Python code object for generated source (``filename`` in tracebacks and warnings)."""
+    return builtins.compile(source, filename, "exec")
+
+
+def _register_source(owner: object, source: str) -> str:
+    """A file name of its own for ``owner``'s generated source, with the source in linecache
+    (dropped with ``owner``), so that a traceback or a numpy warning raised in it shows the
+    line, whose comment names the op, its shape and the user's file:line."""
+    filename = f"<graphc {next(_FUNCTIONS)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    weakref.finalize(owner, linecache.cache.pop, filename, None)
+    return filename

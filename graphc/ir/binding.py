@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir.dims import is_symbol
 from graphc.ir.dtypes import ALLOWED_KINDS
-from graphc.ir.node import Node
+from graphc.ir.node import Node, user_location
 
 
 def convert_input(node: Node, value: Any) -> np.ndarray:
@@ -34,7 +35,25 @@ def convert_input(node: Node, value: Any) -> np.ndarray:
             f"{what}: expected dtype {node.dtype}, got {arr.dtype}, which does not convert "
             "safely (cast it explicitly)"
         )
-    return arr.astype(node.dtype)
+    return _cast(arr, node, what)
+
+
+#: ``warnings`` registry of the conversion warnings re-issued at the user's line
+_WARN_REGISTRY: dict[Any, Any] = {}
+
+
+def _cast(arr: np.ndarray, node: Node, what: str) -> np.ndarray:
+    """``arr`` as the input's dtype; a numpy warning on the way (a float64 value that
+    overflows float32) is issued at the user's line, naming the input."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = arr.astype(node.dtype)
+    for w in caught:
+        file, _, line = user_location().rpartition(":")
+        warnings.warn_explicit(f"{what} {node.shape} converted from {arr.dtype} to "
+                               f"{node.dtype}: {w.message}", w.category, file,
+                               int(line) if line.isdigit() else 0, registry=_WARN_REGISTRY)
+    return out
 
 
 def bind(nodes: Sequence[Node], arrays: Sequence[np.ndarray],

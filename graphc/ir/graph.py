@@ -41,6 +41,8 @@ class Graph:
         self.name = name or "graph"
         self.strict = bool(strict)
         self._nodes: list[Node] = []
+        #: the one Tensor handle of each node id (see Tensor.__new__)
+        self._handles: dict[int, Tensor] = {}
         self.params: dict[str, np.ndarray] = {}
         self._inputs: dict[str, int] = {}
         self._params: dict[str, int] = {}
@@ -49,6 +51,17 @@ class Graph:
         #: metadata merged into every node built inside ``annotate`` (gc.grad marks the nodes
         #: it builds with the forward node they differentiate); non-empty: diagnostics silent
         self._meta_stack: list[dict[str, Any]] = []
+
+    # --------------------------------------------------------- copy and pickle
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_handles"]  # handles are made again on demand, one per node
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        handles = self.__dict__.get("_handles", {})  # made while the state was rebuilt
+        self.__dict__.update(state)
+        self._handles = handles
 
     # ----------------------------------------------------------------- access
     @property

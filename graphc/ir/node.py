@@ -27,7 +27,8 @@ def user_location() -> str:
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not fn.startswith("<frozen") and not os.path.abspath(fn).startswith(_PKG_DIR):
+        if (not fn.startswith(("<frozen", "<graphc"))
+                and not os.path.abspath(fn).startswith(_PKG_DIR)):
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return "<graphc>:0"
@@ -85,6 +86,14 @@ class Node:
         return len(self.shape)
 
 
+def describe(node: Node) -> str:
+    """``divide node %8 (B,)``, and ``from mean`` when an optimisation pass rewrote the op the
+    user wrote (``gc.mean`` runs as a sum and a divide)."""
+    origin = node.info.get("origin")
+    came = f" from {origin}" if origin and origin != node.op else ""
+    return f"{node.op} node %{node.id} {node.shape}{came}"
+
+
 def where_built(node: Node) -> str:
     """``  at file:line`` of a node, and for a gradient node the forward node's line."""
     info = node.info
@@ -98,6 +107,7 @@ def where_built(node: Node) -> str:
 def runtime_error(node: Node, e: Exception) -> Exception:
     """A numpy error raised while computing ``node`` (an integer label out of range, ...),
     as the contract's ValueError/TypeError naming the op, its shape and the user's line."""
-    kind = type(e) if isinstance(e, (ShapeError, TypeError)) else ValueError
-    return kind(f"{node.op} node %{node.id} {node.shape} failed at run time: "
+    keep = (ShapeError, TypeError, FloatingPointError, Warning)  # (a warning made an error)
+    kind = type(e) if isinstance(e, keep) else ValueError
+    return kind(f"{describe(node)} failed at run time: "
                 f"{type(e).__name__}: {e}\n{where_built(node)}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape
+from graphc.ir.display import svg_of
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Graph
@@ -40,9 +41,16 @@ class Tensor:
     # make numpy defer to our reflected operators: ndarray + Tensor -> Tensor.__radd__
     __array_ufunc__ = None
 
-    def __init__(self, graph: Graph, id: int):
-        self.graph = graph
-        self.id = id
+    def __new__(cls, graph: Graph, id: int) -> Tensor:
+        # one handle per node: ``==`` is elementwise, so dicts and sets (``updates={W: ...}``)
+        # must find a tensor by identity, which they try before equality
+        handles = graph.__dict__.setdefault("_handles", {})  # (set before a copy's state)
+        t = handles.get(id)
+        if t is None:
+            t = super().__new__(cls)
+            t.graph, t.id = graph, id
+            handles[id] = t
+        return t
 
     # ------------------------------------------------------------ properties
     @property
@@ -75,21 +83,31 @@ class Tensor:
         label = f" {n.name!r}" if n.name else ""
         return f"<gc.Tensor %{n.id} {n.op}{label} {n.shape} {n.dtype}>"
 
-    # Tensors are dict keys (updates={W: W - lr * gW}): identity, not elementwise ==.
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tensor) and other.graph is self.graph and other.id == self.id
+    # == and != are elementwise, as in numpy and torch; a Tensor hashes by identity (one
+    # handle per node), so it stays a dict key: updates={W: W - lr * gW}
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _ops.equal(self, o)
 
-    def __hash__(self) -> int:
-        return hash((id(self.graph), self.id))
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _ops.not_equal(self, o)
+
+    __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        raise TypeError("the truth value of a symbolic Tensor is unknown until it is computed")
+        raise TypeError(
+            "a symbolic Tensor has no truth value until it is computed: `a == b` and `a < b` "
+            "are elementwise comparisons (bool Tensors, for gc.where); use `a is b` to ask "
+            "whether two tensors are the same node")
 
     def __iter__(self):
         raise TypeError("a symbolic Tensor cannot be iterated; index it (t[0]) instead")
 
     def __len__(self) -> int:
         raise TypeError("len() of a symbolic Tensor is not defined; use t.shape[0]")
+
+    def _repr_svg_(self) -> str | None:
+        """The diagram of what this tensor is computed from, for Jupyter."""
+        return svg_of(self)
 
     def __reduce__(self):
         return (Tensor, (self.graph, self.id))
@@ -162,3 +180,22 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def flatten(self) -> Tensor:
+        """The elements as one axis (numpy's ``flatten``; a view here, never a copy)."""
+        return _ops.reshape(self, (-1,))
+
+    def ravel(self) -> Tensor:
+        return _ops.reshape(self, (-1,))
+
+    @property
+    def size(self) -> int:
+        """The number of elements, for a shape without symbols (``gc.numel(t)`` is the count
+        at run time for a symbolic one)."""
+        if not self.shape.is_concrete:
+            raise TypeError(f"the size of a {self.shape} tensor depends on its symbols; "
+                            "gc.numel(t) gives it at run time")
+        return int(np.prod(tuple(self.shape), dtype=np.int64))

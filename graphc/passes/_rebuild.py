@@ -97,8 +97,10 @@ class Rebuilder:
         in canonical form, the op's shape and dtype rule), with ``like``'s loc/meta."""
         nodes = [self.g._nodes[i] for i in inputs]
         _, attrs, shape, dtype = check_node(op, nodes, attrs)
-        t = self.g._append(op, tuple(inputs), attrs, shape, dtype, loc=like.loc,
-                           meta=like.info)
+        meta = like.info
+        if op != like.op and like.role == "op":  # errors name the op the user wrote
+            meta["origin"] = meta.get("origin", like.op)
+        t = self.g._append(op, tuple(inputs), attrs, shape, dtype, loc=like.loc, meta=meta)
         return t.id
 
     def constant(self, value: np.ndarray, like: Node) -> int:

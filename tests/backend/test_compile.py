@@ -458,3 +458,27 @@ def test_a_deep_graph_compiles_in_linear_time():
     f = gc.compile(h, inputs=[x])
     xv = np.full((3, 2), 0.3)
     np.testing.assert_allclose(f(xv), gc.evaluate(h, {x: xv}), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------- feed dicts
+
+
+def test_a_feed_dict_is_accepted_as_gc_evaluate_takes_it():
+    """``f({x: xs, y: ys})`` was taken as the value of x, then 'missing input(s) y'."""
+    g = gc.Graph("feed")
+    x, y = g.input("x", ("B", 2)), g.input("y", ("B", 2))
+    out = x * 2.0 + y
+    f = gc.compile(out, [x, y])
+    X, Y = np.ones((3, 2)), np.arange(6.0).reshape(3, 2)
+    want = X * 2.0 + Y
+    np.testing.assert_array_equal(f({x: X, y: Y}), want)
+    np.testing.assert_array_equal(f({"x": X, y: Y}), want)
+    np.testing.assert_array_equal(gc.evaluate(out, {x: X, y: Y}), want)
+    one = gc.compile(x * 2.0, [x])  # one input: a dict is still a feed, not the value of x
+    np.testing.assert_array_equal(one({x: X}), X * 2.0)
+    with pytest.raises(TypeError, match="missing input.*'y'"):
+        f({x: X})
+    with pytest.raises(TypeError, match="not an input of this function"):
+        f({x: X, y: Y, gc.tanh(x): X})
+    with pytest.raises(TypeError, match="fed twice"):
+        f({x: X, "x": X, y: Y})

@@ -27,9 +27,9 @@ def test_inputs_params_constants_and_outputs():
     c = g.constant(2.5)
     out = g.output("out", x @ W * c)
     assert out.shape == ("B", 2)
-    assert list(g.inputs) == ["x", "y"] and g.inputs["x"] == x and g.inputs["y"] == y
+    assert list(g.inputs) == ["x", "y"] and g.inputs["x"] is x and g.inputs["y"] is y
     assert g.outputs == {"out": out}
-    assert g["x"] == x and g["W"] == W and g["out"] == out
+    assert g["x"] is x and g["W"] is W and g["out"] is out
     assert "W" in g and "nope" not in g
     assert (x.name, W.name, c.name) == ("x", "W", None)
     assert x.op == "input" and W.op == "param" and c.op == "constant"
@@ -94,7 +94,7 @@ def test_name_scope_prefixes_names():
     g = gc.Graph()
     with g.name_scope("mlp"), g.name_scope("0"):
         W = g.param("W", np.zeros((2, 2)))
-    assert W.name == "mlp/0/W" and g["mlp/0/W"] == W
+    assert W.name == "mlp/0/W" and g["mlp/0/W"] is W
     assert "mlp/0/W" in g.params
 
 
@@ -182,10 +182,13 @@ def test_tensor_repr_and_identity_semantics():
     g = gc.Graph()
     x = g.input("x", ("B", 3))
     assert "(B, 3)" in repr(x) and "'x'" in repr(x)
-    assert x == g["x"] and hash(x) == hash(g["x"])
-    assert {x: 1}[g.inputs["x"]] == 1
-    with pytest.raises(TypeError):
+    # one handle per node: a dict or set finds a tensor by identity, though == is elementwise
+    assert x is g["x"] and x is g.tensor(x.id) and hash(x) == hash(g["x"])
+    assert {x: 1}[g.inputs["x"]] == 1 and g.inputs["x"] in {x}
+    with pytest.raises(TypeError, match="no truth value.*elementwise.*a is b"):
         bool(x)
+    with pytest.raises(TypeError, match="no truth value"):
+        bool(x == x)
     with pytest.raises(TypeError):
         len(x)
     with pytest.raises(TypeError):
@@ -259,3 +262,53 @@ def test_tensor_methods():
     assert x.transpose(1, 0, 2).shape == (3, "B", 4)
     assert x.transpose((2, 0, 1)).shape == (4, "B", 3)
     assert x.astype(np.float32).dtype == np.float32
+
+
+def test_eq_and_ne_are_elementwise_like_numpy():
+    """``x * (x == 2.0)`` was silently [[0, 0, 0]] when == compared identity."""
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    X = np.array([[1.0, 2.0, 3.0]])
+    eq, ne = x == 2.0, x != 2.0
+    assert eq.op == "equal" and ne.op == "not_equal" and eq.dtype == np.bool_
+    np.testing.assert_array_equal(gc.compile(x * eq)(X), X * (X == 2.0))
+    np.testing.assert_array_equal(gc.compile(x * ne)(X), X * (X != 2.0))
+    np.testing.assert_array_equal(gc.compile(2.0 == x)(X), 2.0 == X)  # reflected
+    np.testing.assert_array_equal(gc.evaluate(x == x, {x: X}), X == X)
+
+
+def test_where_on_an_elementwise_equality_builds():
+    g = gc.Graph()
+    x = g.input("x", ("B", 3))
+    X = np.array([[0.0, 2.0, 0.0]])
+    y = gc.where(x == 0, 1.0, x)  # "the condition must be bool" when == gave a Python bool
+    np.testing.assert_array_equal(gc.compile(y)(X), np.where(X == 0, 1.0, X))
+    with pytest.raises(TypeError, match="condition must be bool.*got float64"):
+        gc.where(x, 1.0, x)
+
+
+def test_handles_survive_pickling_and_copies():
+    import copy
+    import pickle
+
+    g = gc.Graph()
+    x = g.input("x", (2,))
+    y = gc.tanh(x)
+    for h in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert h.tensor(y.id) is h.tensor(y.id) and h["x"] is h.tensor(x.id)
+    y2 = pickle.loads(pickle.dumps(y))
+    assert y2 is y2.graph.tensor(y.id)
+
+
+def test_tensor_methods_a_numpy_user_types():
+    g = gc.Graph()
+    x = g.input("x", (2, 1, 3))
+    b = g.input("b", ("B", 1, 3))
+    X = np.arange(6.0).reshape(2, 1, 3)
+    assert x.size == 6 and x.flatten().shape == (6,) and x.ravel().shape == (6,)
+    assert b.squeeze(1).shape == ("B", 3) and b.squeeze().shape == ("B", 3)
+    for t, want in ((x.flatten(), X.flatten()), (x.ravel(), X.ravel()),
+                    (x.squeeze(), X.squeeze()), (x.squeeze(1), X.squeeze(1))):
+        np.testing.assert_array_equal(gc.evaluate(t, {x: X}), want)
+    with pytest.raises(TypeError, match="depends on its symbols.*gc.numel"):
+        b.size  # noqa: B018

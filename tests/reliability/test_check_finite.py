@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,17 @@ def test_check_finite_matches_the_plain_function_and_pickles():
     assert "isfinite" in again.source and "isfinite" not in plain.source
     with pytest.raises(gc.NonFiniteError):
         again(-xs)
+
+
+def test_a_rewritten_node_is_named_after_the_op_the_user_wrote():
+    """gc.mean runs as sum / numel: the error said 'divide node %8', an op the user never
+    wrote; it names the mean and its line."""
+    g = gc.Graph("m")
+    x = g.input("x", ("B", 3))
+    m = gc.mean(x)  # the user's line
+    line = inspect.currentframe().f_lineno - 1
+    f = gc.compile(m, [x], check_finite=True)
+    with np.errstate(all="ignore"), pytest.raises(gc.NonFiniteError) as e:
+        f(np.zeros((0, 3)))  # an empty batch: 0 / 0
+    msg = str(e.value)
+    assert "divide node" in msg and "from mean" in msg and f"test_check_finite.py:{line}" in msg

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from graphc.backend.numpy.plans import PlanCache
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal, is_symbol, same_shape
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node, at_user, where_built
+from graphc.ir.node import Node, at_user, describe, where_built
 from graphc.ir.opdef import get_op
 from graphc.ir.program import Program
 from graphc.ops import kernels
@@ -248,7 +249,8 @@ class _Emitter:
         expr = kernel.emit(args, n.attr, ctx)
         note = " in place" if i in plan.inplace else ""
         self.line_nodes[len(self.lines) + 1] = n  # source line numbers start at 1
-        self.emit(f"    {self.names[i]} = {expr}  # {n.op} {n.shape}{note}{_provenance(n)}")
+        self.emit(f"    {self.names[i]} = {expr}  # {n.op} {n.shape}{note}{_provenance(n)}"
+                  f" @ {_short_loc(n.loc)}")
         self.check(i)
 
     def body(self) -> None:
@@ -345,6 +347,17 @@ class _Emitter:
             self.emit("    pool.append(M)")
 
 
+def _short_loc(loc: str) -> str:
+    """``model.py:12`` of a ``/path/to/model.py:12`` location, for a comment; a file name is a
+    user string, so one with anything but letters, digits and ``_.-`` is left out."""
+    file, _, line = str(loc).rpartition(":")
+    name = os.path.basename(file)
+    return f"{name}:{line}" if _SAFE_NAME.fullmatch(name) and line.isdigit() else "?"
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,80}")
+
+
 def _provenance(n: Node) -> str:
     """`` over B: unbroadcast of add at model.py:12`` for a node the autodiff driver inserted
     to sum a gradient back to a broadcast operand's shape (what the diagrams show)."""
@@ -353,11 +366,8 @@ def _provenance(n: Node) -> str:
         return ""
     red = info.get("reduces") or ()
     what = f" over {', '.join(map(str, red))}" if red and info.get("axes") else ""
-    loc = str(info.get("forward_loc", "?"))
-    file, _, line = loc.rpartition(":")
-    loc = f"{os.path.basename(file)}:{line}" if file else loc
-    # a file name is a user string: repr escapes anything that could end the comment line
-    return f"{what}: unbroadcast of {info.get('forward_op', '?')} at {repr(loc)[1:-1]}"
+    loc = _short_loc(info.get("forward_loc", "?"))
+    return f"{what}: unbroadcast of {info.get('forward_op', '?')} at {loc}"
 
 
 def _broadcasts(graph: Graph, i: int) -> bool:
@@ -408,7 +418,7 @@ def _nonfinite(node: Node, value: Any) -> None:
     if node.role in ("input", "param"):
         head = f"{node.role} {node.name!r} {node.shape} holds {what} (of {v.size} values)"
     else:
-        head = f"{node.op} node %{node.id} {node.shape} produced {what} (of {v.size} values)"
+        head = f"{describe(node)} produced {what} (of {v.size} values)"
     err = NonFiniteError(f"{head}\n{where_built(node)}")
     err.value = v
     raise err
