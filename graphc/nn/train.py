@@ -358,12 +358,35 @@ def save_params(target: Target, path: str | os.PathLike) -> list[str]:
     return names
 
 
-def load_params(target: Target, path: str | os.PathLike, strict: bool = True) -> list[str]:
+Rename = Mapping[str, str] | Callable[[str], str]
+
+
+def load_params(target: Target, path: str | os.PathLike, strict: bool = True,
+                rename: Rename | None = None) -> list[str]:
     """Copy values from an ``.npz`` written by ``save_params`` into ``target``'s params, in
     place (compiled functions see them). ``strict``: every param must be in the file and no
     extra; shapes must match always. Everything is checked before anything is copied: a
-    failed load changes no param. Returns the names loaded."""
+    failed load changes no param. Returns the names loaded.
+
+    ``rename`` maps the file's names to the target's before matching: a dict
+    ``{old: new}`` whose keys are names or scopes (``{"net/linear_1": "net/head"}`` renames
+    ``net/linear_1/W`` and ``net/linear_1/b``), or a function ``old -> new``. Checkpoints
+    saved before sub-modules were named by attribute (``net/linear_1/W``, now
+    ``net/head/W``) load this way; a strict load's error lists the names on both sides.
+    """
     g, names = _named(target)
+    path, stored = _read_npz(path)
+    if rename is not None:
+        stored = _renamed(stored, rename, path)
+    _check_stored(path, g, names, stored, strict)
+    loaded = [k for k in names if k in stored]
+    for k in loaded:
+        np.copyto(g.params[k], stored[k], casting="same_kind")
+    return loaded
+
+
+def _read_npz(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray]]:
+    """The file's path (``.npz`` added where numpy added it) and its arrays by name."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"  # np.savez added the suffix
@@ -376,25 +399,81 @@ def load_params(target: Target, path: str | os.PathLike, strict: bool = True) ->
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: holds one array, not an .npz file written by save_params")
     with f:
-        stored = {k: f[k] for k in f.files}
+        return path, {k: f[k] for k in f.files}
+
+
+def _renamed(stored: dict[str, np.ndarray], rename: Rename, path: str
+             ) -> dict[str, np.ndarray]:
+    """``stored`` under the names ``rename`` gives (see load_params)."""
+    if isinstance(rename, Mapping):
+        fn = _scope_renamer(rename, list(stored), path)
+    elif callable(rename):
+        fn = rename
+    else:
+        raise TypeError(f"rename must be a dict {{old: new}} or a function old -> new, got "
+                        f"{type(rename).__name__}")
+    out: dict[str, np.ndarray] = {}
+    source: dict[str, str] = {}
+    for k, v in stored.items():
+        new = fn(k)
+        if not isinstance(new, str) or not new:
+            raise TypeError(f"rename gave {new!r} for {k!r}; it must give a non-empty name")
+        if new in out:
+            raise ValueError(f"{path}: rename maps {source[new]!r} and {k!r} both to {new!r}")
+        out[new], source[new] = v, k
+    return out
+
+
+def _scope_renamer(rename: Mapping[str, str], names: list[str], path: str
+                   ) -> Callable[[str], str]:
+    """old -> new for a dict of names or scopes, the longest matching scope first."""
+    def under(k: str, old: str) -> bool:
+        return k == old or k.startswith(old + "/")
+
+    unused = [old for old in rename if not any(under(k, old) for k in names)]
+    if unused:
+        raise ValueError(f"{path}: rename: no param in the file is {_listed(unused)} or under "
+                         f"it (the file has {_listed(names)})")
+
+    def fn(k: str) -> str:
+        old = max((o for o in rename if under(k, o)), key=len, default=None)
+        return k if old is None else rename[old] + k[len(old):]
+
+    return fn
+
+
+def _check_stored(path: str, g: Graph, names: list[str], stored: dict[str, np.ndarray],
+                  strict: bool) -> None:
+    """Raise, naming every mismatch, unless ``stored`` can be loaded into ``names``."""
+    problems = []
     if strict:
+        wanted = set(names)
         missing = [k for k in names if k not in stored]
-        extra = [k for k in stored if k not in names]
-        if missing or extra:
-            raise ValueError(f"{path}: params missing from the file: {missing}; "
-                             f"in the file but not in the target: {extra}")
-    loaded = [k for k in names if k in stored]
-    for k in loaded:
-        dst, src = g.params[k], stored[k]
-        if dst.shape != src.shape:
-            raise ValueError(f"{path}: param {k!r} has shape {src.shape} in the "
-                             f"file, {dst.shape} in the graph")
-        if not np.can_cast(src.dtype, dst.dtype, "same_kind"):
-            raise TypeError(f"{path}: param {k!r} is {src.dtype} in the file, {dst.dtype} in "
-                            "the graph")
-    for k in loaded:
-        np.copyto(g.params[k], stored[k], casting="same_kind")
-    return loaded
+        extra = [k for k in stored if k not in wanted]
+        if missing:
+            problems.append(f"params missing from the file: {_listed(missing)}")
+        if extra:
+            problems.append(f"in the file but not in the target: {_listed(extra)}")
+        if missing and extra:
+            problems.append("if only the names differ, load with rename={old: new}, e.g. a "
+                            "checkpoint whose sub-modules were named after their class "
+                            "(net/linear_1/W, now net/head/W); strict=False loads the common "
+                            "ones")
+    problems += [f"param {k!r} has shape {stored[k].shape} in the file, "
+                 f"{g.params[k].shape} in the graph"
+                 for k in names if k in stored and stored[k].shape != g.params[k].shape]
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    for k in names:
+        if k in stored and not np.can_cast(stored[k].dtype, g.params[k].dtype, "same_kind"):
+            raise TypeError(f"{path}: param {k!r} is {stored[k].dtype} in the file, "
+                            f"{g.params[k].dtype} in the graph")
+
+
+def _listed(names: Sequence[str], most: int = 12) -> str:
+    """``'a', 'b', ... (N more)``."""
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
 
 __all__ = ["History", "NonFiniteLossError", "fit", "load_params", "save_params"]

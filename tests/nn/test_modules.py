@@ -1,5 +1,9 @@
 """gc.nn modules: scoped parameters, lazy creation, seeded initial values, forward = numpy."""
 
+import collections
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 
@@ -171,8 +175,6 @@ def test_params_follow_the_float_dtype_of_the_input():
 
 
 def test_weight_sharing_and_a_custom_module_with_two_children():
-    import dataclasses
-
     @dataclasses.dataclass(eq=False, repr=False)
     class Twice(gc.nn.Module):
         """The same Linear applied twice (shared weights), then a head."""
@@ -189,17 +191,18 @@ def test_weight_sharing_and_a_custom_module_with_two_children():
     g, x = _graph(2)
     m = Twice()
     out = m(x)
-    assert list(m.named_parameters()) == ["twice/linear/W", "twice/linear/b",
-                                          "twice/linear_1/W", "twice/linear_1/b"]
+    # children are named after the attribute that holds them (not their class: linear_1)
+    assert list(m.named_parameters()) == ["twice/body/W", "twice/body/b",
+                                          "twice/head/W", "twice/head/b"]
     P, xv = g.params, np.random.default_rng(0).normal(size=(4, 2))
 
     def body(v):
-        return np.tanh(v @ P["twice/linear/W"] + P["twice/linear/b"])
+        return np.tanh(v @ P["twice/body/W"] + P["twice/body/b"])
 
-    ref = body(body(xv)) @ P["twice/linear_1/W"] + P["twice/linear_1/b"]
+    ref = body(body(xv)) @ P["twice/head/W"] + P["twice/head/b"]
     np.testing.assert_allclose(gc.compile(out)(xv), ref, rtol=1e-12)
     # the shared W's gradient is the sum over both uses (checked by finite differences)
-    gc.check_grad(gc.sum(out), [g.param_tensors["twice/linear/W"]], {x: xv})
+    gc.check_grad(gc.sum(out), [g.param_tensors["twice/body/W"]], {x: xv})
 
 
 def test_values_before_the_first_call_and_sequential_steps_are_checked():
@@ -231,3 +234,128 @@ def test_trainable_parameters_leave_out_state_params():
     assert len(m.parameters()) == 2
     assert [t.name for t in m.trainable_parameters()] == [m.parameters()[0].name]
     assert not m.parameters()[1].node.attr["trainable"]
+
+
+# ------------------------- sub-modules found in dicts, named by attribute path; hidden ones
+@dataclasses.dataclass(eq=False, repr=False)
+class _Net(gc.nn.Module):
+    """Children in an attribute, a dict, a nested list/tuple and a dict inside a list."""
+
+    l1: gc.nn.Module = dataclasses.field(default_factory=lambda: gc.nn.Linear(2, 3))
+    layers: dict = dataclasses.field(default_factory=lambda: {"a": gc.nn.Linear(3, 3)})
+    deep: list = dataclasses.field(
+        default_factory=lambda: [(gc.nn.Linear(3, 3),), {"z": gc.nn.Linear(3, 1, bias=False)}])
+
+    def forward(self, x):
+        h = self.layers["a"](gc.tanh(self.l1(x)))
+        return self.deep[1]["z"](self.deep[0][0](h))
+
+
+def test_children_in_dicts_are_found_and_named_after_their_attribute_path(tmp_path):
+    g, x = _graph(2)
+    net = _Net(name="net")
+    y = net(x)
+    names = ["net/l1/W", "net/l1/b", "net/layers/a/W", "net/layers/a/b", "net/deep/0/0/W",
+             "net/deep/0/0/b", "net/deep/1/z/W"]
+    assert list(net.named_parameters()) == names and sorted(g.params) == sorted(names)
+    assert list(net.named_modules()) == ["l1", "layers/a", "deep/0/0", "deep/1/z"]
+    assert net.layers["a"].scope == "net/layers/a"
+    assert gc.nn.save_params(net, tmp_path / "net.npz") == names
+    assert sorted(np.load(tmp_path / "net.npz").files) == sorted(names)
+    xv = np.random.default_rng(0).normal(size=(4, 2))
+    P = g.params
+    h = np.tanh(xv @ P["net/l1/W"] + P["net/l1/b"]) @ P["net/layers/a/W"] + P["net/layers/a/b"]
+    ref = (h @ P["net/deep/0/0/W"] + P["net/deep/0/0/b"]) @ P["net/deep/1/z/W"]
+    np.testing.assert_allclose(gc.compile(y)(xv), ref, rtol=1e-12)
+
+
+def test_a_top_level_module_keeps_its_class_name_and_a_child_its_explicit_name():
+    g, x = _graph(2)
+    a = _Net()
+    a(x)
+    b = _Net(l1=gc.nn.Linear(2, 3, name="enc"))
+    b(x)
+    assert (a.scope, b.scope) == ("_net", "_net_1")
+    assert "_net_1/enc/W" in b.named_parameters() and "_net/l1/W" in a.named_parameters()
+
+
+@pytest.mark.parametrize("holder, where", [
+    (lambda m: {m}, r"_Holder\.held: a Linear is held in a set \(an element of held\)"),
+    (lambda m: types.SimpleNamespace(enc=m),
+     r"_Holder\.held: a Linear is held in a SimpleNamespace \(at held\.enc\)"),
+    (lambda m: [collections.deque([m])],
+     r"_Holder\.held: a Linear is held in a deque \(an element of held\[0\]\)"),
+    (lambda m: {3: m}, r"_Holder\.held: key 3 holds a Linear"),
+    (lambda m: {"a/b": m}, r"_Holder\.held: key 'a/b' holds a Linear"),
+])
+def test_a_module_the_search_cannot_see_is_an_error_at_the_first_call(holder, where):
+    @dataclasses.dataclass(eq=False, repr=False)
+    class _Holder(gc.nn.Module):
+        held: object = None
+
+        def forward(self, x):
+            return x
+
+    g, x = _graph(2)
+    m = _Holder(held=holder(gc.nn.Linear(2, 2)))
+    with pytest.raises(TypeError, match=where):
+        m(x)
+    assert m.graph is None and not g.params
+
+
+def test_a_dict_of_plain_values_with_any_keys_is_configuration():
+    @dataclasses.dataclass(eq=False, repr=False)
+    class _Cfg(gc.nn.Linear):
+        extra: dict = dataclasses.field(default_factory=lambda: {1: "one", (2, 3): [4.0]})
+
+    g, x = _graph(2)
+    _Cfg(2, 1)(x)
+    assert list(g.params) == ["_cfg/W", "_cfg/b"]
+
+
+# ------------------------------------------------------ several inputs: an RNN cell over steps
+@dataclasses.dataclass(eq=False, repr=False)
+class _Cell(gc.nn.Module):
+    """h' = tanh(x W + h U + b): two inputs, one set of params however many steps."""
+
+    n_in: int = 2
+    n_h: int = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.ih = gc.nn.Linear(self.n_in, self.n_h)
+        self.hh = gc.nn.Linear(self.n_h, self.n_h, bias=False)
+
+    def forward(self, x, h, *, scale=1.0):
+        return gc.tanh(self.ih(x) + self.hh(h) * scale)
+
+
+def test_a_module_with_two_inputs_creates_its_params_once_and_shares_them_over_steps():
+    g = gc.Graph("rnn")
+    xs = [g.input(f"x{t}", ("B", 2)) for t in range(3)]
+    h0 = g.input("h0", ("B", 3))
+    cell = _Cell()
+    h = h0
+    for t, x in enumerate(xs):
+        h = cell(x, h) if t % 2 == 0 else cell(x, h=h, scale=0.5)   # positional or keyword
+    assert list(g.params) == ["_cell/ih/W", "_cell/ih/b", "_cell/hh/W"]
+    rng = np.random.default_rng(0)
+    xv, hv = [rng.normal(size=(4, 2)) for _ in xs], rng.normal(size=(4, 3))
+    P, ref = g.params, hv
+    for t in range(3):
+        ref = np.tanh(xv[t] @ P["_cell/ih/W"] + P["_cell/ih/b"]
+                      + ref @ P["_cell/hh/W"] * (1.0 if t % 2 == 0 else 0.5))
+    got = gc.compile(h)(**{f"x{t}": xv[t] for t in range(3)}, h0=hv)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_a_call_without_a_tensor_or_with_tensors_of_two_graphs_is_refused():
+    cell = _Cell()
+    with pytest.raises(TypeError, match="needs a graphc Tensor among its arguments"):
+        cell(np.zeros((1, 2)), h=np.zeros((1, 3)))
+    with pytest.raises(TypeError, match="needs a graphc Tensor"):
+        cell()
+    (_, x), (_, h) = _graph(2), _graph(3)
+    with pytest.raises(ValueError, match="tensors of two graphs"):
+        cell(x, h)
+    assert cell.graph is None
