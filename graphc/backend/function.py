@@ -18,13 +18,14 @@ from graphc.backend.base import get_backend
 from graphc.errors import ShapeError
 from graphc.ir.dims import same_shape
 from graphc.ir.display import svg_of
-from graphc.ir.node import at_user, runtime_error
+from graphc.ir.graph import Graph
+from graphc.ir.node import Node, at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.program import Program
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import wrap
 from graphc.ops.evaluate import as_tensor_list
-from graphc.passes.pipeline import Options, optimize, verify
+from graphc.passes.pipeline import Options, VerifyError, optimize, verify
 
 
 def _program(outputs: Any, inputs: Sequence[Tensor] | None,
@@ -225,8 +226,17 @@ class Function:
                 "backend": self.backend}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["program"], state["single"], state.get("options"), optimized=True,
-                      backend=state.get("backend", "numpy"))
+        """Recompile from a pickled program, validated as ``gc.load`` validates a file: a
+        pickle is outside data, and its node attributes become generated code."""
+        if not isinstance(state, dict):
+            raise ValueError("a pickled gc.Function holds a dict state")
+        prog, options = state.get("program"), state.get("options") or Options()
+        backend = state.get("backend", "numpy")
+        if not isinstance(options, Options) or not isinstance(state.get("single"), bool):
+            raise ValueError("a pickled gc.Function has malformed options")
+        get_backend(backend)
+        _validate_program(prog)
+        self.__init__(prog, state["single"], options, optimized=True, backend=backend)
 
     def _repr_svg_(self) -> str | None:
         """The diagram of the optimised program this function runs, for Jupyter."""
@@ -236,6 +246,33 @@ class Function:
         p = self._program
         return (f"<gc.Function inputs={self.input_names} outputs={len(p.outputs)} "
                 f"updates={self._update_names} nodes={len(p.schedule)}>")
+
+
+def _validate_program(prog: Any) -> None:
+    """A Program from outside (a pickle) is well formed, or a ValueError says what is not:
+    nodes of the right types in topological order, every op node valid for its op with
+    canonical attributes and the shape and dtype its rule gives (``verify``), constants and
+    params that are what their nodes say, inputs, outputs and updates that are such nodes."""
+    if not isinstance(prog, Program) or not isinstance(prog.graph, Graph):
+        raise ValueError("a pickled gc.Function holds no graphc Program")
+    g = prog.graph
+    for k, n in enumerate(g._nodes):
+        if not isinstance(n, Node) or n.id != k or not isinstance(n.op, str) or not all(
+                type(i) is int for i in n.inputs) or not isinstance(n.dtype, np.dtype):
+            raise ValueError(f"pickled program: node {k} is malformed")
+        if n.role == "constant" and not (isinstance(n.value, np.ndarray) and n.value.dtype
+                                       == n.dtype and n.value.shape == tuple(n.shape)):
+            raise ValueError(f"pickled program: constant node {k} does not hold its value")
+    ids = range(len(g._nodes))
+    roles = [(prog.inputs, "input"), ([p for p, _ in prog.updates], "param")]
+    if not all(i in ids and g.node(i).role == role for seq, role in roles for i in seq) or \
+            not all(i in ids for i in [*prog.outputs, *(v for _, v in prog.updates)]):
+        raise ValueError("pickled program: its inputs, outputs or updates are not its nodes")
+    try:
+        verify(prog, what="a pickled gc.Function")
+    except (VerifyError, ShapeError, TypeError, ValueError) as e:
+        raise ValueError(f"pickled program does not validate: {e}") from None
+    prog.schedule = needed(g, [*prog.outputs, *(i for pair in prog.updates for i in pair)])
 
 
 _FUNCTIONS = itertools.count()

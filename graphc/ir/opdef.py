@@ -153,10 +153,26 @@ def check_node(op: str, operands: Sequence[Node], attrs: dict[str, Any],
     if unknown:
         raise TypeError(f"{op} has no attribute(s) {unknown} (it takes {list(opdef.attrs)})")
     attrs = dict(attrs)
-    if opdef.normalize is not None:
-        normal = opdef.normalize(operands, dict(attrs))
-        if canonical and normal != attrs:
-            raise ValueError(f"attributes {attrs} are not in canonical form {normal}")
-        attrs = normal
-    shape, dtype = opdef.infer(operands, attrs)
+    try:
+        if opdef.normalize is not None:
+            normal = opdef.normalize(operands, dict(attrs))
+            if canonical and not identical(normal, attrs):
+                raise ValueError(f"attributes {attrs!r} are not in canonical form {normal!r}")
+            attrs = normal
+        shape, dtype = opdef.infer(operands, attrs)
+    except KeyError as e:  # a rule read an attribute the node lacks
+        raise TypeError(f"{op} needs attribute {e} (it takes {list(opdef.attrs)})") from None
     return opdef, attrs, Shape(shape), np.dtype(dtype)
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Equal with the same types all the way down: ``1`` and ``np.int64(1)`` or ``1.0`` are
+    not identical (a stored attribute must be exactly the canonical one, which the generated
+    code spells with ``repr``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(identical, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    return bool(a == b)

@@ -118,3 +118,58 @@ def test_crafted_getitem_index_in_a_file_with_consistent_shapes_is_refused():
     _node(doc, "getitem")["attrs"]["index"] = [["int", "0]; import os; x[0"]]
     with pytest.raises(ValueError):
         gc.io.loads(json.dumps(doc))
+
+
+def test_a_pickled_function_is_validated_before_its_source_is_generated():
+    """A crafted pickle put code in a swapaxes attribute; unpickling regenerated the source
+    from it and ran it. __setstate__ validates the program as load validates a file."""
+    import dataclasses
+    import pickle
+
+    g = gc.Graph("p")
+    x = g.input("x", ("B", 3))
+    f = gc.compile(gc.swapaxes(x, 0, 1) * 2.0, [x])
+    X = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(f))(X), X.T * 2.0)  # the good one
+    for attrs in ((("axis1", "__import__('os').system('echo PWNED')"), ("axis2", 1)),
+                  (("axis1", np.int64(1)), ("axis2", 0)),  # equal to 1, but not canonical
+                  (("axis1", 0),)):
+        prog = f.program
+        i = next(n.id for n in prog.graph.nodes if n.op == "swapaxes")
+        bad = dataclasses.replace(prog.graph.node(i), attrs=attrs)
+        saved = prog.graph._nodes[i]
+        prog.graph._nodes[i] = bad
+        try:
+            data = pickle.dumps(f)
+        finally:
+            prog.graph._nodes[i] = saved
+        with pytest.raises(ValueError, match="does not validate"):
+            pickle.loads(data)
+
+
+@pytest.mark.parametrize("op, attr, value", [
+    ("sum", "axis", [{"scalar": None}]),  # a numpy scalar equal to the canonical int
+    ("sum", "keepdims", 0.0),  # equal to False, but a float
+    ("sum", "keepdims", 0),
+])
+def test_an_attribute_equal_to_the_canonical_one_but_of_another_type_is_refused(
+        tmp_path, op, attr, value):
+    """np.int64(1) == 1 passed validation, then the call failed with NameError 'np'."""
+    doc = json.loads(gc.io.dumps(_model()))
+    node = _node(doc, op)
+    if value == [{"scalar": None}]:
+        good = node["attrs"][attr][0]
+        scalar = json.loads(gc.io.dumps(_graph_with_meta(np.int64(good))))["nodes"][-1]
+        value = [scalar["meta"]["v"]]
+    node["attrs"][attr] = value
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="canonical"):
+        gc.load(path)
+
+
+def _graph_with_meta(v):
+    g = gc.Graph("m")
+    x = g.input("x", (2,))
+    g.output("y", g.apply("negative", [x], {}, meta={"v": v}))
+    return g

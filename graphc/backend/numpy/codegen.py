@@ -21,7 +21,7 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal, is_symbol, same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, at_user, describe, where_built
-from graphc.ir.opdef import get_op
+from graphc.ir.opdef import all_ops, get_op
 from graphc.ir.program import Program
 from graphc.ops import kernels
 
@@ -350,7 +350,7 @@ class _Emitter:
 def _short_loc(loc: str) -> str:
     """``model.py:12`` of a ``/path/to/model.py:12`` location, for a comment; a file name is a
     user string, so one with anything but letters, digits and ``_.-`` is left out."""
-    file, _, line = str(loc).rpartition(":")
+    file, _, line = (loc if isinstance(loc, str) else "?").rpartition(":")
     name = os.path.basename(file)
     return f"{name}:{line}" if _SAFE_NAME.fullmatch(name) and line.isdigit() else "?"
 
@@ -360,14 +360,21 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,80}")
 
 def _provenance(n: Node) -> str:
     """`` over B: unbroadcast of add at model.py:12`` for a node the autodiff driver inserted
-    to sum a gradient back to a broadcast operand's shape (what the diagrams show)."""
+    to sum a gradient back to a broadcast operand's shape (what the diagrams show). Meta may
+    come from a file: only symbol names and a registered op's name reach the comment."""
     info = n.info
     if not info.get("unbroadcast"):
         return ""
-    red = info.get("reduces") or ()
-    what = f" over {', '.join(map(str, red))}" if red and info.get("axes") else ""
-    loc = _short_loc(info.get("forward_loc", "?"))
-    return f"{what}: unbroadcast of {info.get('forward_op', '?')} at {loc}"
+    red = info.get("reduces")
+    red = red if isinstance(red, (tuple, list)) and all(map(_is_name, red)) else ()
+    what = f" over {', '.join(red)}" if red and info.get("axes") else ""
+    fwd = info.get("forward_op")
+    fwd = fwd if isinstance(fwd, str) and fwd in all_ops() else "?"
+    return f"{what}: unbroadcast of {fwd} at {_short_loc(info.get('forward_loc', '?'))}"
+
+
+def _is_name(s: object) -> bool:
+    return isinstance(s, str) and s.isidentifier() and s.isascii()
 
 
 def _broadcasts(graph: Graph, i: int) -> bool:
