@@ -172,3 +172,36 @@ def test_memory_off_allocates_but_agrees():
     X, Y = np.random.default_rng(0).standard_normal((5, 2)), np.zeros((5, 1))
     for a, b in zip(on(X, Y), off(X, Y)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_a_long_chain_of_views_is_planned_in_linear_time():
+    """Alternating expand_dims/squeeze: alias_root walked the whole chain for every node
+    (8k nodes took 3-10 s). Counted in op lookups, not seconds: a chain 4x longer must cost
+    about 4x, not 16x."""
+    from graphc.backend.numpy import memory
+
+    def lookups(n):
+        g = gc.Graph()
+        x = g.input("x", ("B", 3))
+        h = x
+        for _ in range(n // 2):
+            h = gc.squeeze(gc.expand_dims(h, 0), 0)
+        f = gc.compile(h * 2.0, [x], passes=["memory"])
+        np.testing.assert_array_equal(f(np.ones((2, 3))), 2 * np.ones((2, 3)))
+        calls = [0]
+        real = memory.get_op
+
+        def counting(name):
+            calls[0] += 1
+            return real(name)
+
+        memory._ROOTS.clear()  # what one fresh plan costs
+        memory.get_op = counting
+        try:
+            memory.plan_memory(f.program)
+        finally:
+            memory.get_op = real
+        return calls[0]
+
+    small, large = lookups(500), lookups(2000)
+    assert large < 6 * small, (small, large)

@@ -205,6 +205,7 @@ class _Emitter:
         self.emit(f"    # buffers for this binding: {plan.describe()}")
         self.emit("    try:")
         self.emit(f"        pool = POOLS[{key}]")
+        self.emit(f"        POOLS.move_to_end({key})  # least recently used bindings go first")
         self.emit("        M = pool.pop()")
         self.emit("    except (KeyError, IndexError):")
         self.emit(f"        pool, M = rt_plan({key})")

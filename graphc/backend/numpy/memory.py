@@ -41,6 +41,7 @@ static values, and any value still needed later.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -94,13 +95,31 @@ class MemoryPlan:
                 f"{len(self.views)} hoisted views, {len(self.tail)} in-place commits{fused}")
 
 
+#: graph -> {node id: (node, the node whose memory it may share)}, so that a chain of k views
+#: costs O(k) once, not per node (alternating expand_dims/squeeze chains were quadratic)
+_ROOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def alias_root(prog: Program, i: int) -> int:
     """The node whose memory node ``i`` may share (following view ops through operand 0)."""
     g = prog.graph
+    memo = _ROOTS.setdefault(g, {})
+    path: list[Node] = []
     n = g.node(i)
-    while get_op(n.op).view:
+    while True:
+        hit = memo.get(n.id)
+        if hit is not None and hit[0] is n:  # the same node object: its chain is unchanged
+            root = hit[1]
+            break
+        if not get_op(n.op).view:
+            root = n.id
+            path.append(n)
+            break
+        path.append(n)
         n = g.node(n.inputs[0])
-    return n.id
+    for m in path:
+        memo[m.id] = (m, root)
+    return root
 
 
 def static_nodes(prog: Program) -> set[int]:

@@ -10,6 +10,8 @@ without bound.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -21,25 +23,30 @@ MAX_BINDINGS = 8
 
 
 class PlanCache:
-    """``pools[key]``: free buffer sets of one binding (``key``: the symbol values)."""
+    """``pools[key]``: free buffer sets of one binding (``key``: the symbol values), least
+    recently used first (the generated code moves its binding to the end at every call)."""
 
     def __init__(self, prog: Program, plan: Any, symbols: list[str]):
         self.prog = prog
         self.plan = plan
         self.symbols = symbols
-        self.pools: dict[Any, list[tuple]] = {}
+        self.pools: OrderedDict[Any, list[tuple]] = OrderedDict()
+        self._lock = threading.Lock()  # the slow path only: a call that finds no free set
 
     def make(self, key: Any) -> tuple[list, tuple]:
-        """A new buffer set for ``key`` (and the pool it goes back to)."""
+        """A new buffer set for ``key`` (and the pool it goes back to); past MAX_BINDINGS
+        bindings, the least recently used one's pool is dropped (its sets in use stay valid:
+        they are simply not pooled again)."""
         if len(self.symbols) == 1:
             binding = {self.symbols[0]: key}
         else:
             binding = dict(zip(self.symbols, key or ()))
-        pool = self.pools.get(key)
-        if pool is None:
-            if len(self.pools) >= MAX_BINDINGS:
-                self.pools.pop(next(iter(self.pools)), None)
-            pool = self.pools.setdefault(key, [])
+        with self._lock:
+            pool = self.pools.get(key)
+            if pool is None:
+                while len(self.pools) >= MAX_BINDINGS:
+                    self.pools.popitem(last=False)
+                pool = self.pools[key] = []
         return pool, self._allocate(binding)
 
     def _allocate(self, binding: dict[str, int]) -> tuple:
