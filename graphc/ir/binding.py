@@ -17,6 +17,11 @@ from graphc.ir.node import Node, user_location
 def convert_input(node: Node, value: Any) -> np.ndarray:
     """``value`` as an array of the input's dtype, or a TypeError naming the input."""
     what = f"{node.role} {node.name!r}"
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{what}: a masked array's mask would be ignored; pass "
+                        "x.filled(value) or x.compressed() (or the mask as an input)")
+    if type(value) is not np.ndarray and isinstance(value, np.ndarray):
+        value = np.asarray(value)  # np.matrix, memmap, ...: the base array, the same memory
     if isinstance(value, np.ndarray) and value.dtype == node.dtype:
         return value
     if hasattr(value, "graph") and hasattr(value, "id"):
@@ -35,25 +40,39 @@ def convert_input(node: Node, value: Any) -> np.ndarray:
             f"{what}: expected dtype {node.dtype}, got {arr.dtype}, which does not convert "
             "safely (cast it explicitly)"
         )
-    return _cast(arr, node, what)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = arr.astype(node.dtype)
+    _check_fits(arr, out, node, what)
+    _warn_at_user(caught, f"{what} {node.shape} converted from {arr.dtype} to {node.dtype}")
+    return out
+
+
+def _check_fits(arr: np.ndarray, out: np.ndarray, node: Node, what: str) -> None:
+    """A narrowing cast may round, but never wrap an integer or overflow a float to inf."""
+    if out.dtype.kind in "iu" and arr.dtype.kind in "iub":
+        bad = out.astype(arr.dtype) != arr
+    elif out.dtype.kind == "f" and arr.dtype.kind == "f":
+        bad = np.isinf(out) & np.isfinite(arr)
+    else:
+        return
+    if bad.any():
+        v = arr[bad].flat[0]
+        raise ValueError(f"{what}: the {arr.dtype} value {v!r} does not fit its dtype "
+                         f"{node.dtype} (it would become {out[bad].flat[0]!r}); cast it "
+                         "explicitly if that is meant")
 
 
 #: ``warnings`` registry of the conversion warnings re-issued at the user's line
 _WARN_REGISTRY: dict[Any, Any] = {}
 
 
-def _cast(arr: np.ndarray, node: Node, what: str) -> np.ndarray:
-    """``arr`` as the input's dtype; a numpy warning on the way (a float64 value that
-    overflows float32) is issued at the user's line, naming the input."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = arr.astype(node.dtype)
+def _warn_at_user(caught: list, context: str) -> None:
+    """Issue numpy's warnings again at the user's line (not graphc's), with ``context``."""
     for w in caught:
         file, _, line = user_location().rpartition(":")
-        warnings.warn_explicit(f"{what} {node.shape} converted from {arr.dtype} to "
-                               f"{node.dtype}: {w.message}", w.category, file,
+        warnings.warn_explicit(f"{context}: {w.message}", w.category, file,
                                int(line) if line.isdigit() else 0, registry=_WARN_REGISTRY)
-    return out
 
 
 def bind(nodes: Sequence[Node], arrays: Sequence[np.ndarray],

@@ -280,17 +280,29 @@ class _Loop:
             value = float(self.step_fn(**{k: self.feeds[k][idx]
                                           for k in self.step_fn.input_names}))
         except NonFiniteError as e:
-            value = float(e.value)
+            what, value = self.what_failed(e)
             last = (f"; the last finite loss was {hist.step_loss[-1]:.6g} at step "
                     f"{step - 1}" if hist.step_loss else "")
             raise NonFiniteLossError(
-                f"the loss became {value} at step {step} (epoch {epoch}/{self.epochs}, batch "
+                f"{what} at step {step} (epoch {epoch}/{self.epochs}, batch "
                 f"{b + 1}/{self.per_epoch}, lr {self.optimizer.lr:g}){last}. This step was not "
                 "applied: the params hold their values from before it. Try a smaller "
                 "learning rate, or check the data for nan/inf.",
                 step=step, epoch=epoch, loss=value, history=hist) from None
         hist.step_loss.append(value)
         return value
+
+    @staticmethod
+    def what_failed(e: NonFiniteError) -> tuple[str, float]:
+        """``the loss became nan`` or, for a finite loss with a non-finite gradient, which
+        value an update is made of became nan/inf; and the loss value (nan if unknown)."""
+        v = np.asarray(e.value)
+        if v.ndim == 0:
+            return f"the loss became {float(v)}", float(v)
+        bad = v[~np.isfinite(v)].flat[0]
+        head = str(e).splitlines()[0]
+        return f"a value an update is made of became {bad} ({head}) though the loss was " \
+               "finite", float("nan")
 
     def advance_bar(self, epoch: int, total: float, seen: int) -> None:
         """One step on the progress bar; the running loss shown at most every 0.1 s."""

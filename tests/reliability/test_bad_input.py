@@ -250,3 +250,22 @@ def test_runtime_numpy_errors_name_the_node_and_the_user_line():
     with pytest.raises(gc.ShapeError, match="input 'lab'"):
         f(z=np.ones((2, 3)), lab=np.zeros(3, np.int64))
     assert f(z=np.ones((2, 3)), lab=np.array([0, 2]))[0] == 1.0
+
+
+def test_array_subclasses_masked_refused_others_as_base_arrays():
+    """A MaskedArray's mask was ignored and the result came back masked; np.matrix came back
+    as a matrix."""
+    g = gc.Graph("s")
+    x = g.input("x", ("B", 2))
+    f = gc.compile(x * 2.0, [x])
+    with pytest.raises(TypeError, match="masked array.*filled"):
+        f(np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]]))
+    with pytest.raises(TypeError, match="masked array"):
+        gc.evaluate(x * 2.0, {x: np.ma.masked_array(np.ones((2, 2)))})
+    with pytest.warns(PendingDeprecationWarning):
+        m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    out = f(m)
+    assert type(out) is np.ndarray and out.shape == (2, 2)
+    np.testing.assert_array_equal(out, np.asarray(m) * 2.0)
+    h = gc.compile(gc.sum(x * x), [x], check_finite=True)
+    assert type(h(m)) is np.ndarray and float(h(m)) == 30.0

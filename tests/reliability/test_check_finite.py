@@ -97,3 +97,33 @@ def test_a_rewritten_node_is_named_after_the_op_the_user_wrote():
         f(np.zeros((0, 3)))  # an empty batch: 0 / 0
     msg = str(e.value)
     assert "divide node" in msg and "from mean" in msg and f"test_check_finite.py:{line}" in msg
+
+
+@pytest.mark.parametrize("opt", [gc.optim.SGD(0.1), gc.optim.SGD(0.1, momentum=0.9),
+                                 gc.optim.Adam(0.1)])
+def test_a_finite_loss_with_an_infinite_gradient_commits_nothing(opt):
+    """The guard checked only the loss: sqrt at 0 has a finite value and an infinite slope,
+    and the step wrote inf into the param."""
+    g = gc.Graph("s")
+    x = g.input("x", ("B", 2))
+    W = g.param("W", np.array([[0.0, 1.0], [1.0, 4.0]]))
+    loss = gc.mean(x @ gc.sqrt(W))
+    f = gc.compile(loss, [x], updates=opt.updates(loss, [W]), check_finite="outputs")
+    before = {k: v.copy() for k, v in g.params.items()}
+    with np.errstate(all="ignore"), pytest.raises(gc.NonFiniteError, match="inf|nan"):
+        f(np.ones((3, 2)))
+    for k, v in before.items():
+        np.testing.assert_array_equal(g.params[k], v, err_msg=k)
+
+
+def test_fit_reports_a_non_finite_gradient_under_a_finite_loss():
+    g = gc.Graph("s")
+    x = g.input("x", ("B", 2))
+    y = g.input("y", ("B", 1))
+    W = g.param("W", np.array([[0.0], [1.0]]))
+    loss = gc.nn.mse_loss(x @ gc.sqrt(W), y)
+    with np.errstate(all="ignore"), pytest.raises(gc.nn.NonFiniteLossError,
+                                                  match="update is made of.*loss was finite"):
+        gc.nn.fit(loss, gc.optim.SGD(0.1), {x: np.ones((4, 2)), y: np.ones((4, 1))},
+                  epochs=1, progress=False)
+    np.testing.assert_array_equal(g.params["W"], [[0.0], [1.0]])

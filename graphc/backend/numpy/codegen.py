@@ -321,16 +321,28 @@ class _Emitter:
         return owned, returned
 
     def guard_outputs(self, owned: dict[int, str]) -> None:
-        """check_finite="outputs": a non-finite output raises before anything is committed."""
+        """check_finite="outputs": a non-finite output (the loss), or a non-finite value an
+        update is made of (a gradient), raises before anything is committed."""
         if self.check_finite != "outputs":
             return
         for i in dict.fromkeys(self.prog.outputs):
-            n = self.g.node(i)
-            if n.dtype.kind == "f":
-                ok = (f"rt_isfinite({owned[i]})" if n.ndim == 0
-                      else f"xp.isfinite({owned[i]}).all()")
-                self.emit(f"    if not {ok}: rt_nonfinite({self.ctx.ref(n, 'node')}, "
-                          f"{owned[i]})")
+            self._guard(i, owned[i])
+        for p, v in self.prog.updates:
+            if v not in self.plan.tail:
+                self._guard(v, owned[v])
+                continue
+            # the value is computed into the param itself by the commit: check what it is
+            # computed from (the param is finite: it was checked when it was committed)
+            for j in dict.fromkeys(self.g.node(v).inputs):
+                if j != p and self.g.node(j).role == "op":
+                    self._guard(j, self.names[j])
+
+    def _guard(self, i: int, code: str) -> None:
+        n = self.g.node(i)
+        if n.dtype.kind != "f":
+            return
+        ok = f"rt_isfinite({code})" if n.ndim == 0 else f"xp.isfinite({code}).all()"
+        self.emit(f"    if not {ok}: rt_nonfinite({self.ctx.ref(n, 'node')}, {code})")
 
     def commit(self, owned: dict[int, str]) -> None:
         """The updates: the in-place tail, then ``copyto`` for the rest; the buffer set goes
@@ -428,7 +440,7 @@ def _nonfinite(node: Node, value: Any) -> None:
     else:
         head = f"{describe(node)} produced {what} (of {v.size} values)"
     err = NonFiniteError(f"{head}\n{where_built(node)}")
-    err.value = v
+    err.value, err.node = v, node
     raise err
 
 
