@@ -141,3 +141,30 @@ def test_pickled_function_runs_the_same_program():
     assert f2.source == f.source
     arrays = feed(inputs, 4, np.random.default_rng(0))
     np.testing.assert_allclose(f2(*arrays), f(*arrays))
+
+
+def test_constant_folding_has_a_total_budget():
+    """1,000 tanh over a broadcast 256x256 constant made compile peak at 1 GB: every node was
+    under the per-node size, none was over a total."""
+    import tracemalloc
+
+    from graphc.passes import fold
+
+    g = gc.Graph("f")
+    x = g.input("x", ("B", 256))
+    h = gc.broadcast_to(g.constant(np.float64(0.5)), (256, 256))
+    for _ in range(600):
+        h = gc.tanh(h)
+    out = gc.sum(x @ h)
+    tracemalloc.start()
+    try:
+        f = gc.compile(out, [x])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * fold.MAX_FOLD_BYTES, peak  # a few passes hold their constants at once
+    X = np.ones((2, 256))
+    want = np.float64(0.5)
+    for _ in range(600):
+        want = np.tanh(want)
+    np.testing.assert_allclose(f(X), 2 * 256 * 256 * want, rtol=1e-12)
