@@ -104,11 +104,15 @@ class Rebuilder:
         return t.id
 
     def constant(self, value: np.ndarray, like: Node) -> int:
-        """A new constant node holding ``value`` (made read-only), with ``like``'s loc/meta."""
+        """A new constant node holding ``value`` (made read-only), with ``like``'s loc/meta
+        (and ``origin``: the op it was folded from, which check_finite names)."""
         arr = np.array(value, dtype=like.dtype, copy=True)
         arr.setflags(write=False)
+        meta = like.info
+        if like.role == "op":
+            meta["origin"] = meta.get("origin", like.op)
         t = self.g._append("constant", (), {}, Shape(arr.shape), arr.dtype, loc=like.loc,
-                           meta=like.info, value=arr)
+                           meta=meta, value=arr)
         return t.id
 
     def finish(self) -> tuple[Graph, Mapping]:

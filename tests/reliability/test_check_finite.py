@@ -127,3 +127,19 @@ def test_fit_reports_a_non_finite_gradient_under_a_finite_loss():
         gc.nn.fit(loss, gc.optim.SGD(0.1), {x: np.ones((4, 2)), y: np.ones((4, 1))},
                   epochs=1, progress=False)
     np.testing.assert_array_equal(g.params["W"], [[0.0], [1.0]])
+
+
+@pytest.mark.parametrize("build", [
+    lambda g, x: x + gc.log(g.constant(np.zeros(3))),  # folded to a constant -inf
+    lambda g, x: x * (g.constant(0.0) * gc.log(g.constant(np.zeros(3)))),  # 0 * -inf: nan
+    lambda g, x: x + gc.mean(gc.broadcast_to(g.constant(1.0), ("B", 3)) * 0.0, axis=0),
+])
+def test_check_finite_sees_folded_and_static_values(build):
+    """log(constant 0), 0 * log(0) and the mean of a constant over an empty batch were never
+    checked: they are folded at compile time or computed once per binding."""
+    g = gc.Graph("c")
+    x = g.input("x", ("B", 3))
+    out = build(g, x)
+    f = gc.compile(out, [x], check_finite=True)
+    with np.errstate(all="ignore"), pytest.raises(gc.NonFiniteError):
+        f(np.zeros((0, 3)))

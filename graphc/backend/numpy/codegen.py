@@ -223,8 +223,13 @@ class _Emitter:
         if self.check_finite:
             self.ns["rt_nonfinite"], self.ns["rt_isfinite"] = _nonfinite, math.isfinite
         if self.check_finite is True:
+            # inputs and params; values computed once per binding (static) or folded into
+            # constants at compile time, which a body line would not check
+            static = set(self.plan.static)
             for i in self.prog.schedule:
-                if self.g.node(i).role in ("input", "param"):
+                n = self.g.node(i)
+                if n.role in ("input", "param") or i in static or (
+                        n.role == "constant" and "origin" in n.info):
                     self.check(i)
 
     # -------------------------------------------------------------------------- body
