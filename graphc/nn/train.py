@@ -15,6 +15,7 @@ import numpy as np
 
 from graphc.backend.function import Function, compile
 from graphc.errors import NonFiniteError, ShapeError
+from graphc.ir.binding import bind, convert_input
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed
 from graphc.ir.tensor import Tensor
@@ -146,7 +147,7 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     Bad arguments raise before anything changes.
     """
     epochs, batch_size, params, metrics = _fit_arguments(loss, optimizer, epochs, batch_size,
-                                                         params, metrics, val_data)
+                                                         params, metrics, val_data, on_epoch_end)
     g = loss.graph
     feeds, n, val_feeds = _fit_data(g, loss, metrics, data, val_data)
     per_epoch = _batches_per_epoch(n, batch_size, drop_last)
@@ -174,7 +175,7 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
 
 def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
                    params: Sequence[Tensor] | None, metrics: Mapping[str, Tensor] | None,
-                   val_data: Data | None
+                   val_data: Data | None, on_epoch_end: Any = None
                    ) -> tuple[int, int, list[Tensor], dict[str, Tensor]]:
     """fit's arguments checked: (epochs, batch_size, the params to train, the metrics)."""
     if not isinstance(loss, Tensor) or loss.ndim != 0:
@@ -194,6 +195,8 @@ def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
             raise ShapeError(f"metrics[{k!r}] must be a scalar Tensor, got shape {m.shape}")
     if metrics and val_data is None:
         raise ValueError("metrics are computed on val_data; pass val_data too")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"on_epoch_end must be callable, got {type(on_epoch_end).__name__}")
     return epochs, batch_size, params, metrics
 
 
@@ -203,11 +206,25 @@ def _fit_data(g: Graph, loss: Tensor, metrics: dict[str, Tensor], data: Data,
     """The training feeds and their sample count, and the validation ones (or None)."""
     feeds, n = _feeds(g, data, "data")
     _needs(feeds, _input_names(g, [loss]), "data")
+    _check_arrays(g, feeds, "data")
     if val_data is None:
         return feeds, n, None
     vfeeds, vn = _feeds(g, val_data, "val_data")
     _needs(vfeeds, _input_names(g, [loss, *metrics.values()]), "val_data")
+    _check_arrays(g, vfeeds, "val_data")
     return feeds, n, (vfeeds, vn)
+
+
+def _check_arrays(g: Graph, feeds: Mapping[str, np.ndarray], what: str) -> None:
+    """Every array fits its input (dtype, rank, fixed dims, symbols bound consistently), as
+    a step would check it, but before the first step trains."""
+    nodes = [g.inputs[k].node for k in feeds]
+    try:
+        for node, arr in zip(nodes, feeds.values()):
+            convert_input(node, arr[:1])  # the dtype rules, on one sample
+        bind(nodes, list(feeds.values()))
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{what}: {e}") from None
 
 
 def _batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:

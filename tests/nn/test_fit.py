@@ -294,3 +294,36 @@ def test_load_params_is_all_or_nothing_and_finds_the_npz_suffix(tmp_path):
     np.savez(tmp_path / "str.npz", **{**before, "mlp/0/b": np.array(["a"] * 8)})
     with pytest.raises(TypeError, match="'mlp/0/b' is <U1 in the file"):
         gc.nn.load_params(g, tmp_path / "str.npz")
+
+
+@pytest.mark.parametrize("bad", [
+    {"val_data": "features"},  # the wrong feature size
+    {"val_data": "complex"},
+    {"on_epoch_end": "not callable"},
+    {"data": "features"},
+])
+def test_every_argument_is_checked_before_the_first_step(bad):
+    """val_data with the wrong feature size or a complex dtype, and a non-callable
+    on_epoch_end, were found only after an epoch had trained."""
+    g = gc.Graph("f")
+    x = g.input("x", ("B", 3))
+    y = g.input("y", ("B", 1))
+    model = gc.nn.Linear(3, 1, rng=0)
+    loss = gc.nn.mse_loss(model(x), y)
+    rng = np.random.default_rng(0)
+    data = {x: rng.standard_normal((8, 3)), y: rng.standard_normal((8, 1))}
+    kwargs = {}
+    wrong = {"features": {x: np.ones((4, 5)), y: np.ones((4, 1))},
+             "complex": {x: np.ones((4, 3)) + 1j, y: np.ones((4, 1))}}
+    if "val_data" in bad:
+        kwargs["val_data"] = wrong[bad["val_data"]]
+    if "data" in bad:
+        data = wrong[bad["data"]]
+    if "on_epoch_end" in bad:
+        kwargs["on_epoch_end"] = 3
+    before = {k: v.copy() for k, v in g.params.items()}
+    with pytest.raises((TypeError, ValueError)):
+        gc.nn.fit(loss, gc.optim.SGD(0.1), data, epochs=1, progress=False, **kwargs)
+    assert {k: v.copy() for k, v in g.params.items()}.keys() >= before.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(g.params[k], v)
