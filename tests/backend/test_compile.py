@@ -482,3 +482,50 @@ def test_a_feed_dict_is_accepted_as_gc_evaluate_takes_it():
         f({x: X, y: Y, gc.tanh(x): X})
     with pytest.raises(TypeError, match="fed twice"):
         f({x: X, "x": X, y: Y})
+
+
+# ------------------------------------------------------------------- aliased memory
+
+
+def test_an_input_that_is_a_param_the_step_writes_is_read_before_it_is_written():
+    """f(g.params["W"]) with updates {W: W - x, V: V - x} left V unchanged: W's in-place
+    commit overwrote x first."""
+    for passes in (None, {"memory": False}):
+        g = gc.Graph("a")
+        x = g.input("x", (3,))
+        W = g.param("W", np.array([1.0, 2.0, 3.0]))
+        V = g.param("V", np.array([10.0, 20.0, 30.0]))
+        f = gc.compile(gc.sum(x), [x], updates={W: W - x, V: V - x}, passes=passes)
+        f(g.params["W"])
+        np.testing.assert_array_equal(g.params["W"], [0.0, 0.0, 0.0])
+        np.testing.assert_array_equal(g.params["V"], [9.0, 18.0, 27.0])
+        f(g.params["V"][::-1].copy())  # a plain input still works
+        np.testing.assert_array_equal(g.params["V"], [-18.0, 0.0, 18.0])
+
+
+def test_an_input_passed_twice_and_a_view_of_a_param():
+    g = gc.Graph("a")
+    x, y = g.input("x", (3,)), g.input("y", (3,))
+    W = g.param("W", np.array([1.0, 2.0, 3.0]))
+    f = gc.compile(gc.sum(x * y), [x, y], updates={W: W * 2.0 - x})
+    a = np.array([1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(f(a, a), 3.0)
+    np.testing.assert_array_equal(g.params["W"], [1.0, 3.0, 5.0])
+    f(g.params["W"][::-1], g.params["W"])  # a reversed view of the param it writes
+    np.testing.assert_array_equal(g.params["W"], [-3.0, 3.0, 9.0])
+
+
+def test_two_params_written_in_place_that_share_memory_are_refused():
+    g = gc.Graph("a")
+    x = g.input("x", (2,))
+    W = g.param("W", np.ones(2))
+    V = g.param("V", np.ones(2))
+    f = gc.compile(gc.sum(x), [x], updates={W: W - x, V: V - 2.0 * x})
+    f(np.ones(2))
+    g.params["V"] = g.params["W"][:]  # a view of W
+    with pytest.raises(ValueError, match="'W' and 'V' share memory"):
+        f(np.ones(2))
+    np.testing.assert_array_equal(g.params["W"], [0.0, 0.0])  # nothing was written
+    g.params["V"] = np.ones(2)
+    f(np.ones(2))
+    np.testing.assert_array_equal(g.params["V"], [-1.0, -1.0])

@@ -220,6 +220,7 @@ class _Emitter:
                 self.emit(f"    {self.names[i]} = P[{name}]  # param {n.shape} {n.dtype}")
             elif n.role == "constant":
                 self.ns[self.names[i]] = n.value
+        self._distinct_params()
         if self.check_finite:
             self.ns["rt_nonfinite"], self.ns["rt_isfinite"] = _nonfinite, math.isfinite
         if self.check_finite is True:
@@ -231,6 +232,23 @@ class _Emitter:
                 if n.role in ("input", "param") or i in static or (
                         n.role == "constant" and "origin" in n.info):
                     self.check(i)
+
+    def _distinct_params(self) -> None:
+        """The params a step writes must not share memory with each other or with a param
+        the in-place commit reads (a param replaced by a view of another): checked when
+        their arrays change, a few ``is`` per call."""
+        written = {p for p, _ in self.prog.updates}
+        read = {j for v in self.plan.tail for j in self.g.node(v).inputs
+                if self.g.node(j).role == "param"}
+        params = sorted(written | read)
+        if len(params) < 2 or len(written) < 1:
+            return
+        names = [self.names[p] for p in params]
+        seen = self.ctx.ref([None] * len(names), "seen")
+        same = " or ".join(f"{v} is not {seen}[{k}]" for k, v in enumerate(names))
+        self.ns["rt_distinct"] = _distinct
+        info = self.ctx.ref([(self.g.node(p), p in written) for p in params], "params")
+        self.emit(f"    if {same}: rt_distinct({seen}, {info}, ({', '.join(names)},))")
 
     # -------------------------------------------------------------------------- body
     def check(self, i: int) -> None:
@@ -447,6 +465,18 @@ def _nonfinite(node: Node, value: Any) -> None:
     err = NonFiniteError(f"{head}\n{where_built(node)}")
     err.value, err.node = v, node
     raise err
+
+
+def _distinct(seen: list, params: list[tuple[Node, bool]], arrays: tuple) -> None:
+    """Raise when a param the step writes shares memory with another param it writes or
+    reads in the commit; else remember the arrays (checked again only when one changes)."""
+    for a in range(len(arrays)):
+        for b in range(a):
+            if (params[a][1] or params[b][1]) and np.may_share_memory(arrays[a], arrays[b]):
+                raise ValueError(
+                    f"params {params[b][0].name!r} and {params[a][0].name!r} share memory, and "
+                    "the step writes one of them: give each its own array (np.copy)")
+    seen[:] = arrays
 
 
 def _convert(node: Node, value: Any) -> np.ndarray:

@@ -179,11 +179,14 @@ def plan_commits(prog: Program, static: set[int],
     tail: list[tuple[int, int]] = []
     for p, v in prog.updates:
         n = node(v)
+        # an input may be the caller's view of a param that an earlier commit writes: an op
+        # reading one computes before any commit instead (into a buffer, then copyto)
         if (n.role == "op" and v not in static and v not in outputs and not consumers.get(v)
                 and get_op(n.op).out and get_op(n.op).inplace
                 and n.dtype == node(p).dtype and same_shape(n.shape, node(p).shape)
                 and new_count[v] == 1
-                and all(j == p or alias_root(prog, j) != p for j in n.inputs)):
+                and all(j == p or alias_root(prog, j) != p for j in n.inputs)
+                and not any(node(alias_root(prog, j)).role == "input" for j in n.inputs)):
             tail.append((v, p))
     # a tail op may not read a param that an earlier tail op already wrote
     ok: list[tuple[int, int]] = []
