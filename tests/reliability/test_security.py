@@ -158,18 +158,12 @@ def test_an_attribute_equal_to_the_canonical_one_but_of_another_type_is_refused(
     doc = json.loads(gc.io.dumps(_model()))
     node = _node(doc, op)
     if value == [{"scalar": None}]:
-        good = node["attrs"][attr][0]
-        scalar = json.loads(gc.io.dumps(_graph_with_meta(np.int64(good))))["nodes"][-1]
-        value = [scalar["meta"]["v"]]
+        from graphc.io.json_format import _encode_value
+
+        value = [_encode_value(np.int64(node["attrs"][attr][0]), "axis")]
     node["attrs"][attr] = value
     path = tmp_path / "m.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="canonical"):
         gc.load(path)
 
-
-def _graph_with_meta(v):
-    g = gc.Graph("m")
-    x = g.input("x", (2,))
-    g.output("y", g.apply("negative", [x], {}, meta={"v": v}))
-    return g

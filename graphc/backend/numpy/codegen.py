@@ -258,8 +258,8 @@ class _Emitter:
             self.emit(f"    if not xp.isfinite({self.names[i]}).all(): "
                       f"rt_nonfinite({self.ctx.ref(n, 'node')}, {self.names[i]})")
 
-    def line(self, i: int, out: str | None) -> None:
-        """One node's line: its kernel's code, ``# op shape`` and provenance."""
+    def statement(self, i: int, out: str | None) -> str:
+        """One node's statement: its kernel's code, ``# op shape`` and provenance."""
         g, ctx, plan = self.g, self.ctx, self.plan
         n = g.node(i)
         kernel = plan.lowering.kernel[i]
@@ -272,9 +272,18 @@ class _Emitter:
         ctx.args, ctx.slots = args, [plan.out.get(j) for j in reads]
         expr = kernel.emit(args, n.attr, ctx)
         note = " in place" if i in plan.inplace else ""
-        self.line_nodes[len(self.lines) + 1] = n  # source line numbers start at 1
-        self.emit(f"    {self.names[i]} = {expr}  # {n.op} {n.shape}{note}{_provenance(n)}"
-                  f" @ {_short_loc(n.loc)}")
+        return (f"{self.names[i]} = {expr}  # {n.op} {n.shape}{note}{_provenance(n)}"
+                f" @ {_short_loc(n.loc)}")
+
+    def emit_node(self, i: int | None, text: str) -> None:
+        """A source line computing node ``i`` (a numpy error on it names the node)."""
+        if i is not None:
+            self.line_nodes[len(self.lines) + 1] = self.g.node(i)  # lines count from 1
+        self.emit(text)
+
+    def line(self, i: int, out: str | None) -> None:
+        """One node's line, and its check in check_finite mode."""
+        self.emit_node(i, f"    {self.statement(i, out)}")
         self.check(i)
 
     def body(self) -> None:
@@ -368,19 +377,41 @@ class _Emitter:
         self.emit(f"    if not {ok}: rt_nonfinite({self.ctx.ref(n, 'node')}, {code})")
 
     def commit(self, owned: dict[int, str]) -> None:
-        """The updates: the in-place tail, then ``copyto`` for the rest; the buffer set goes
-        back to its pool."""
+        """The updates: the in-place tail, then ``copyto`` for the rest, all or nothing; the
+        buffer set goes back to its pool."""
         plan = self.plan
-        if plan.tail or self.prog.updates:
+        stmts: list[tuple[int | None, str]] = [
+            (v, self.statement(v, self.names[plan.tail[v]])) for v in plan.tail]
+        stmts += [(None, f"xp.copyto({self.names[p]}, {owned[v]}, casting='same_kind')")
+                  for p, v in self.prog.updates if v not in plan.tail]
+        if len(stmts) == 1:
             self.emit("    # commit: everything is computed; nothing below can fail on checked "
                       "shapes")
-        for v in plan.tail:
-            self.line(v, self.names[plan.tail[v]])
-        for p, v in self.prog.updates:
-            if v not in plan.tail:
-                self.emit(f"    xp.copyto({self.names[p]}, {owned[v]}, casting='same_kind')")
+            self.emit_node(stmts[0][0], f"    {stmts[0][1]}")
+        elif stmts:
+            self._atomic_commit(stmts)
         if self.held:
             self.emit("    pool.append(M)")
+
+    def _atomic_commit(self, stmts: list[tuple[int | None, str]]) -> None:
+        """The commit, finished whatever interrupts it: ``k`` is the statement started last;
+        Python runs a signal handler (KeyboardInterrupt) only after a call returns, so when
+        one raises, statement k is done, and the handler runs the rest before re-raising."""
+        self.emit("    # commit: everything is computed. All or nothing: an interrupt (or a numpy "
+                  "error) part way through")
+        self.emit("    # finishes the commit, then is raised")
+        self.emit("    k = 0")
+        self.emit("    try:")
+        for k, (i, text) in enumerate(stmts, 1):
+            self.emit_node(i, f"        k = {k}; {text}")
+        self.emit("    except BaseException:")
+        self.emit(f"        while k < {len(stmts)}:")
+        self.emit("            try:")
+        for k, (i, text) in enumerate(stmts, 1):
+            self.emit_node(i, f"                if k < {k}: k = {k}; {text}")
+        self.emit("            except BaseException:")
+        self.emit("                pass  # (a second interrupt: the first one is raised)")
+        self.emit("        raise")
 
 
 def _short_loc(loc: str) -> str:
