@@ -2,13 +2,18 @@
 
 from graphc.nn import init
 from graphc.nn.layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh, get_activation
-from graphc.nn.losses import accuracy, cross_entropy, mse_loss
+from graphc.nn.losses import (
+    accuracy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+)
 from graphc.nn.module import Module
 from graphc.nn.train import History, NonFiniteLossError, fit, load_params, save_params
 from graphc.ops import relu, sigmoid, tanh
 
 __all__ = [
     "History", "Linear", "MLP", "Module", "NonFiniteLossError", "ReLU", "Sequential", "Sigmoid",
-    "Tanh", "accuracy", "cross_entropy", "fit", "get_activation", "init", "load_params", "mse_loss",
-    "relu", "save_params", "sigmoid", "tanh",
+    "Tanh", "accuracy", "binary_cross_entropy_with_logits", "cross_entropy", "fit",
+    "get_activation", "init", "load_params", "mse_loss", "relu", "save_params", "sigmoid", "tanh",
 ]

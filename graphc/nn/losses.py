@@ -1,4 +1,5 @@
-"""Losses (scalar graph tensors): ``mse_loss``, ``cross_entropy``; and ``accuracy``."""
+"""Losses (scalar graph tensors): ``mse_loss``, ``cross_entropy``,
+``binary_cross_entropy_with_logits``; and ``accuracy``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, same_shape
 from graphc.ir.node import at_user
 from graphc.ir.tensor import Tensor
-from graphc.ops import astype, equal, expand_dims, log_softmax, mean, square, sum, take_along_axis
+from graphc.ops import (
+    astype,
+    equal,
+    expand_dims,
+    log_softmax,
+    mean,
+    softplus,
+    square,
+    sum,
+    take_along_axis,
+)
 from graphc.ops._common import wrap
 
 
@@ -58,6 +69,33 @@ def cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
     return -mean(sum(y * logp, axis=axis))
 
 
+#: a loss's ``reduction`` argument (torch's names)
+_REDUCTIONS = {"mean": mean, "sum": sum, "none": lambda t: t}
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of sigmoid(logits) against targets, as torch's (mean by default).
+
+    Computed as softplus(z) - z y = -(y log sigmoid(z) + (1 - y) log sigmoid(-z)): finite for
+    every finite z (no exp overflows), with gradient sigmoid(z) - y. ``reduction``: "mean",
+    "sum" or "none". Logits and targets must have equal shapes (no silent broadcast).
+    """
+    what = "binary_cross_entropy_with_logits"
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{what}: reduction must be one of {sorted(_REDUCTIONS)}, "
+                         f"got {reduction!r}")
+    z, y = wrap([logits, targets], what)
+    for name, t in (("logits", z), ("targets", y)):
+        if t.dtype.kind != "f":
+            raise TypeError(f"{what}: {name} must be floats (targets: probabilities in "
+                            f"[0, 1]), got {t.dtype}; cast them with astype")
+    if not same_shape(z.shape, y.shape):
+        raise ShapeError(at_user(
+            f"{what}: logits {z.shape} and targets {y.shape} differ; broadcasting them would "
+            "compare every pair (e.g. (B, 1) - (B,) -> (B, B)). Reshape one to match."))
+    return _REDUCTIONS[reduction](softplus(z) - z * y)
+
+
 def accuracy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
     """Fraction of rows whose true class has the largest logit (no gradient).
 
@@ -74,4 +112,4 @@ def accuracy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
     return mean(astype(equal(at_least, 1.0), np.float64))
 
 
-__all__ = ["accuracy", "cross_entropy", "mse_loss"]
+__all__ = ["accuracy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]

@@ -29,10 +29,16 @@ def _probe(fn_name: str, *dtypes: np.dtype) -> np.dtype:
     return probe_dtype(fn, *dtypes)
 
 
-def _elementwise_infer(np_name: str, out_dtype: Any = None):
-    """Shape: numpy broadcasting of all operands. dtype: numpy's result for these dtypes."""
+def _elementwise_infer(np_name: str, out_dtype: Any = None, float_only: bool = False):
+    """Shape: numpy broadcasting of all operands. dtype: numpy's result for these dtypes
+    (``float_only``: float operands only, not numpy's silent int -> float64)."""
 
     def infer(nodes, attrs):
+        if float_only:
+            for n in nodes:
+                if n.dtype.kind != "f":
+                    raise TypeError(f"{np_name} needs float operands, got {n.dtype} "
+                                    "(cast it with astype)")
         shape = broadcast_shapes(*[n.shape for n in nodes])
         if out_dtype is not None:
             _probe(np_name, *[n.dtype for n in nodes])  # still refuse what numpy refuses
@@ -69,11 +75,12 @@ def _scalar_operator(infix: str) -> Kernel:
 
 def _def(name: str, vjp, doc: str, np_name: str | None = None, kind: str = "elementwise",
          out_dtype: Any = None, emit=None, compute=None, arity: int = 1,
-         infix: str | None = None, kernels: tuple[Kernel, ...] = ()) -> OpDef:
+         infix: str | None = None, kernels: tuple[Kernel, ...] = (),
+         float_only: bool = False) -> OpDef:
     """Register a numpy ufunc: broadcasting shape rule, numpy's dtype, ``out=``, in place."""
     np_name = np_name or name
     return register(OpDef(
-        name=name, kind=kind, infer=_elementwise_infer(np_name, out_dtype),
+        name=name, kind=kind, infer=_elementwise_infer(np_name, out_dtype, float_only),
         compute=compute or _numpy(np_name), emit=emit or call(f"xp.{np_name}", out=True),
         vjp=vjp, out=True, doc=doc, arity=arity, ufunc=True, inplace=True, infix=infix,
         axis_source=_broadcast_axis_source, kernels=kernels,
@@ -176,6 +183,21 @@ _def("maximum", _select_vjp(lambda a, b: greater(a, b)), maximum.__doc__, arity=
 _def("minimum", _select_vjp(lambda a, b: less(a, b)), minimum.__doc__, arity=2)
 
 
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """log(e^a + e^b) as numpy's stable logaddexp, with broadcasting (float operands only)."""
+    return apply("logaddexp", [a, b])
+
+
+def _logaddexp_vjp(g, out, x, at, need):
+    # d/da = e^a / (e^a + e^b) = sigmoid(a - b), in [0, 1] (a - b overflows to inf only where
+    # numpy's logaddexp itself flags an overflow, |a - b| > max; sigmoid(inf) = 1 is exact)
+    d = x[0] - x[1]
+    return [g * sigmoid(d) if need[0] else None, g * sigmoid(negative(d)) if need[1] else None]
+
+
+_def("logaddexp", _logaddexp_vjp, logaddexp.__doc__, arity=2, float_only=True)
+
+
 # ---------------------------------------------------------------------------- unary math
 
 
@@ -212,13 +234,33 @@ _def("tanh", lambda g, out, x, at, need: [g * (1 - square(out))], tanh.__doc__)
 
 
 def sigmoid(x: Any) -> Tensor:
-    """Logistic sigmoid 1 / (1 + e^-x), computed stably as (1 + tanh(x/2)) / 2."""
+    """Logistic sigmoid 1 / (1 + e^-x), computed from e^-|x|: no overflow, accurate for x << 0."""
     return apply("sigmoid", [x])
 
 
 _def("sigmoid", lambda g, out, x, at, need: [g * out * (1 - out)], sigmoid.__doc__,
      emit=call("rt.sigmoid", out=True),
      compute=lambda args, attrs, shape: kernels.sigmoid(*args))
+
+
+def softplus(x: Any) -> Tensor:
+    """log(1 + e^x), computed stably as numpy's logaddexp(x, 0) (float x only)."""
+    return apply("softplus", [x])
+
+
+_def("softplus", lambda g, out, x, at, need: [g * sigmoid(x[0])], softplus.__doc__,
+     emit=call("rt.softplus", out=True), float_only=True,
+     compute=lambda args, attrs, shape: kernels.softplus(*args))
+
+
+def log_sigmoid(x: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), computed stably: finite for finite x (float x only)."""
+    return apply("log_sigmoid", [x])
+
+
+_def("log_sigmoid", lambda g, out, x, at, need: [g * sigmoid(negative(x[0]))],
+     log_sigmoid.__doc__, emit=call("rt.log_sigmoid", out=True), float_only=True,
+     compute=lambda args, attrs, shape: kernels.log_sigmoid(*args))
 
 
 def relu(x: Any) -> Tensor:
@@ -343,6 +385,7 @@ register(OpDef(
 #: the public builders (re-exported by graphc.ops and graphc)
 __all__ = [
     "abs", "add", "astype", "divide", "equal", "exp", "greater", "greater_equal", "less",
-    "less_equal", "log", "maximum", "minimum", "multiply", "negative", "not_equal", "power",
-    "relu", "sigmoid", "sign", "sqrt", "square", "subtract", "tanh", "where",
+    "less_equal", "log", "log_sigmoid", "logaddexp", "maximum", "minimum", "multiply",
+    "negative", "not_equal", "power", "relu", "sigmoid", "sign", "softplus", "sqrt", "square",
+    "subtract", "tanh", "where",
 ]

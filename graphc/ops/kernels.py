@@ -11,14 +11,40 @@ import numpy as np
 
 
 def sigmoid(x, out=None):
-    """1 / (1 + exp(-x)) as (1 + tanh(x / 2)) / 2: no overflow for large |x|."""
-    out = np.multiply(x, 0.5, out=out)
-    if out.__class__ is not np.ndarray:  # a 0-d x gives a numpy scalar
-        out = np.asarray(out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
+    """1 / (1 + exp(-x)) as n / (1 + e), e = exp(-|x|), n = 1 (x > 0) or e (x <= 0).
+
+    exp(-|x|) never overflows, and both sides keep relative accuracy: for x << 0 the result is
+    e^x, not 1 - (1 - e^x) rounded to 0. Six numpy calls and one temporary.
+    """
+    if x.ndim == 0 or x.dtype.kind != "f":  # numpy returns 0-d results as scalars; ints: float
+        r = sigmoid(np.multiply(x, 1.0).reshape(-1)).reshape(x.shape)
+        return r if out is None else _copy_into(out, r)
+    s = np.sign(x)  # read before out, which may be x itself, is written
+    e = np.abs(x, out=out)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.maximum(e, s, out=s)  # the numerator: 1 for x > 0, e^x for x <= 0, nan for nan
+    e += 1.0
+    return np.divide(s, e, out=e)
+
+
+def _copy_into(out, r):
+    np.copyto(out, r)
     return out
+
+
+def softplus(x, out=None):
+    """log(1 + exp(x)) as numpy's logaddexp(x, 0): x + log1p(e^-x) or log1p(e^x), no overflow."""
+    return np.logaddexp(x, 0.0, out=out)
+
+
+def log_sigmoid(x, out=None):
+    """log(sigmoid(x)) as -logaddexp(-x, 0): x - log1p(e^x) for x < 0, -log1p(e^-x) for x > 0."""
+    t = np.negative(x, out=out)
+    if t.__class__ is np.ndarray:  # a 0-d x gives numpy scalars, which take no out=
+        out = t
+    t = np.logaddexp(t, 0.0, out=out)
+    return np.negative(t, out=out)
 
 
 def relu(x, out=None):
@@ -26,18 +52,26 @@ def relu(x, out=None):
     return np.maximum(x, np.zeros((), dtype=x.dtype), out=out)
 
 
+def _shift(x, axis):
+    """The max over ``axis`` (kept), 0 where it is not finite: an all -inf slice then gives
+    -inf instead of nan, an empty axis (max -inf) gives log(0) = -inf."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return np.where(np.isfinite(m), m, 0)
+
+
 def logsumexp(x, axis, keepdims):
     """log(sum(exp(x), axis)) shifted by the max, so large inputs do not overflow."""
-    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf: an empty axis
-    # an all -inf slice has max -inf; shift by 0 there to get -inf instead of nan
-    m = np.where(np.isfinite(m), m, 0)
+    m = _shift(x, axis)
     s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return s if keepdims else np.squeeze(s, axis=axis)
 
 
 def log_softmax(x, axis):
-    """x - logsumexp(x, axis): stable log-probabilities."""
-    return x - logsumexp(x, axis, True)
+    """(x - m) - log(sum(exp(x - m))), m the max: not x - (m + log(...)), whose m + log(...)
+    rounds away log(...) for large logits (1e7 in float32, 1e308)."""
+    z = x - _shift(x, axis)
+    z -= np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return z
 
 
 def softmax(x, axis):
@@ -98,8 +132,18 @@ def numel(x, axes, dtype):
     return np.asarray(n, dtype=dtype)
 
 
+#: the most elements whose sum of squares is one BLAS dot: measured against the exact sum
+#: (math.fsum), the dot's relative error stays within ~2 eps (numpy's pairwise sum: < 1.6 eps)
+#: up to 1024 elements in float32 and float64, even for nearly constant data; beyond, its
+#: lanes sum long runs sequentially (1e7 float32 elements: ~800 eps on normal data, ~7000 on
+#: constant data). The dot only saves ~1 us a call, which matters only for small arrays.
+SUM_OF_SQUARES_DOT_MAX = 1024
+
+
 def sum_of_squares(x):
-    """sum(x * x) over every element as one BLAS dot of x flattened (a copy only when x is
-    not contiguous); rounds differently from numpy's pairwise add.reduce, in the last bits."""
+    """sum(x * x) over every element: one BLAS dot of x flattened (a copy only when x is not
+    contiguous) up to SUM_OF_SQUARES_DOT_MAX elements, numpy's pairwise sum above."""
     v = x.reshape(-1)
-    return np.dot(v, v)
+    if v.size <= SUM_OF_SQUARES_DOT_MAX:
+        return np.dot(v, v)
+    return np.add.reduce(np.square(v))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, definitely_equal, normalize_axes, normalize_axis
+from graphc.ir.dims import Numel, Shape, definitely_equal, normalize_axes, normalize_axis
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
@@ -115,19 +115,25 @@ def _sumsq_when(n, ins, prog) -> bool:
     return (d is not None and n.ndim == 0 and _is_float_of(n, sq)
             and prog.node(d).dtype == n.dtype and prog.node(d).ndim >= 1
             and prog.only_reader(sq.id, n.id) and not prog.kept(sq.id)
-            and sorted(n.attr["axis"]) == list(range(sq.ndim)))
+            and sorted(n.attr["axis"]) == list(range(sq.ndim))
+            and Numel(sq.shape).coef <= kernels.SUM_OF_SQUARES_DOT_MAX)
 
 
 def _sumsq_emit(args, attrs, ctx):
     flat = ctx.flat(0)
-    if flat is not None:
-        return f"xp.dot({flat}, {flat})"
-    return f"rt.sum_of_squares({args[0]})"
+    if flat is None:
+        return f"rt.sum_of_squares({args[0]})"  # checks the size itself
+    if not Numel(ctx.inputs[0].shape).syms:
+        return f"xp.dot({flat}, {flat})"  # a static size, at most the limit (``when``)
+    limit = kernels.SUM_OF_SQUARES_DOT_MAX
+    return f"(xp.dot({flat}, {flat}) if {flat}.size <= {limit} else rt.sum_of_squares({flat}))"
 
 
 #: ``sum(square(d))`` over every axis as one BLAS ``dot`` of ``d`` flattened (the square is
-#: not computed); the dot sums in another order than numpy's pairwise add.reduce: the
-#: results agree to rounding (last bits), not bit for bit
+#: not computed), for at most ``kernels.SUM_OF_SQUARES_DOT_MAX`` elements: checked when built
+#: for a static size, at run time for a symbolic one (numpy's pairwise sum of the squares
+#: above it). The dot sums in another order than numpy's pairwise add.reduce: the results
+#: agree to rounding (last bits, within ~2 eps), not bit for bit
 _SUM_OF_SQUARES = Kernel("one dot", _sumsq_when, _sumsq_emit, out=False, flat=True,
                          reads=lambda n, prog: (_square_operand(prog, n),))
 

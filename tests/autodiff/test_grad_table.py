@@ -85,6 +85,7 @@ BINARY = {
     "power": (gc.power, "pos", "any"),  # a tensor exponent
     "maximum": (gc.maximum, "lattice", "lattice_half"),  # no ties (tested exactly elsewhere)
     "minimum": (gc.minimum, "lattice", "lattice_half"),
+    "logaddexp": (gc.logaddexp, "any", "any"),
 }
 for _name, (_fn, _da, _db) in BINARY.items():
     for _sa, _sb in PAIRS:
@@ -116,6 +117,8 @@ UNARY = {
     "log": (gc.log, "pos"),
     "tanh": (gc.tanh, "any"),
     "sigmoid": (gc.sigmoid, "any"),
+    "softplus": (gc.softplus, "any"),
+    "log_sigmoid": (gc.log_sigmoid, "any"),
     "relu": (gc.relu, "away0"),
     "sqrt": (gc.sqrt, "pos"),
     "square": (gc.square, "any"),
@@ -126,6 +129,11 @@ for _name, (_fn, _d) in UNARY.items():
     for _s in UNARY_SHAPES:
         case(_name, fmt(_s), [_s], _fn, [_d])
 case("sigmoid", "large", [(4,)], lambda a: gc.sigmoid(a * 30.0))
+# large arguments: the stable forms keep first and second derivatives right far from 0
+case("softplus", "large", [(4,)], lambda a: gc.softplus(a * 30.0))
+case("log_sigmoid", "large", [(4,)], lambda a: gc.log_sigmoid(a * 30.0))
+case("logaddexp", "large", [("B", 4), (4,)], lambda a, b: gc.logaddexp(a * 30.0, b * 30.0))
+case("logaddexp", "x,0", [("B", 4)], lambda a: gc.logaddexp(a, 0.0))
 case("astype", "chain", [("B", 4)], lambda a: gc.astype(gc.tanh(a), "float64") * a)
 
 # ------------------------------------------------------------------------------- where

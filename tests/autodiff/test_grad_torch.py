@@ -121,3 +121,43 @@ def test_second_order_matches_torch():
     (tg,) = torch.autograd.grad(tl, tW, create_graph=True)
     (th,) = torch.autograd.grad(torch.sum(tg * tg), tW)
     np.testing.assert_allclose(got, th.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_stable_activations_and_logaddexp_match_torch_at_large_inputs():
+    """softplus, log_sigmoid, logaddexp (broadcast) and sigmoid on inputs up to |x| = 800,
+    where exp overflows: values and gradients against torch."""
+    rng = np.random.default_rng(14)
+    xv = np.concatenate([rng.standard_normal(8) * 3, [-800.0, -40.0, 40.0, 800.0]]).reshape(3, 4)
+    yv = np.array([-700.0, 0.5, 30.0, 750.0])
+    g = gc.Graph("stable")
+    x, y = g.input("x", (3, 4)), g.input("y", (4,))
+    w = np.linspace(0.5, 2.0, 12).reshape(3, 4)
+    loss = gc.sum((gc.softplus(x) + gc.log_sigmoid(x) + gc.logaddexp(x, y) + gc.sigmoid(x)) * w)
+    outputs = [loss, *gc.grad(loss, [x, y])]
+    tx, ty = _t(xv), _t(yv)
+    tf = torch.nn.functional
+    tloss = torch.sum((tf.softplus(tx) + tf.logsigmoid(tx) + torch.logaddexp(tx, ty)
+                       + torch.sigmoid(tx)) * torch.tensor(w))
+    _compare(outputs, {x: xv, y: yv}, tloss, [tx, ty])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_with_logits_matches_torch(reduction):
+    rng = np.random.default_rng(15)
+    Wv = rng.standard_normal((3, 2))
+    xv = rng.standard_normal((6, 3)) * 40  # logits far into both tails
+    yv = rng.uniform(0, 1, (6, 2))
+    yv[:2] = [[0.0, 1.0], [1.0, 0.0]]
+    g = gc.Graph("bce")
+    x, y, W = g.input("x", ("B", 3)), g.input("y", ("B", 2)), g.param("W", Wv)
+    loss = gc.nn.binary_cross_entropy_with_logits(x @ W, y, reduction=reduction)
+    seed = np.linspace(0.5, 1.5, 12).reshape(6, 2)
+    u = g.input("u", ("B", 2))
+    scalar = loss if reduction != "none" else gc.sum(loss * u)
+    outputs = [scalar, *gc.grad(scalar, [W, x, y])]
+    feed = {x: xv, y: yv} if reduction != "none" else {x: xv, y: yv, u: seed}
+    tW, tx, ty = _t(Wv), _t(xv), _t(yv)
+    tl = torch.nn.functional.binary_cross_entropy_with_logits(tx @ tW, ty, reduction=reduction)
+    if reduction == "none":
+        tl = torch.sum(tl * torch.tensor(seed))
+    _compare(outputs, feed, tl, [tW, tx, ty])

@@ -1,13 +1,18 @@
-"""The memory plan's call-saving fusions: sum of squares as one dot, 0-d arithmetic as Python
-operators, the gradient arena (one multiply for every ``lr * g``), no in-place ops on values
-that are one element at batch size 1, and broadcast operands reshaped for numpy's fast loop.
-Each is checked for being used (the generated source) and for computing what gc.evaluate
-computes."""
+"""The memory plan's call-saving fusions: sum of squares as one dot (up to
+kernels.SUM_OF_SQUARES_DOT_MAX elements, where its rounding matches the pairwise sum's), 0-d
+arithmetic as Python operators, the gradient arena (one multiply for every ``lr * g``), no
+in-place ops on values that are one element at batch size 1, and broadcast operands reshaped
+for numpy's fast loop. Each is checked for being used (the generated source) and for computing
+what gc.evaluate computes."""
+
+import math
+import re
 
 import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ops.kernels import SUM_OF_SQUARES_DOT_MAX
 
 
 def sgd_mlp(sizes=(1, 8, 8, 1), lr=0.05, seed=0):
@@ -119,6 +124,58 @@ def test_sum_of_squares_is_not_fused_when_the_square_is_needed_elsewhere():
     X = np.random.default_rng(1).standard_normal((4, 3))
     for a, b in zip(f(X), gc.evaluate([gc.sum(sq), sq * 2.0], {x: X})):
         np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+@pytest.mark.parametrize("n,fused", [(SUM_OF_SQUARES_DOT_MAX, True),
+                                     (SUM_OF_SQUARES_DOT_MAX + 1, False)])
+def test_sum_of_squares_of_a_static_size_is_one_dot_only_up_to_the_limit(n, fused):
+    g = gc.Graph("s")
+    x = g.input("x", (n,), np.float32)
+    f = gc.compile(gc.sum(gc.square(x)), [x])
+    assert bool(f.plan.lowering.chosen("one dot")) == fused
+    assert ("xp.dot(in_0, in_0)" in f.source) == fused and ("xp.square(" in f.source) != fused
+
+
+@pytest.mark.parametrize("computed", [False, True])
+def test_sum_of_squares_of_a_symbolic_size_checks_the_size_at_run_time(computed):
+    """Up to the limit one dot; above it numpy's pairwise sum, bit for bit. The check is
+    inline for a planned buffer's flat view, in rt.sum_of_squares for an input."""
+    g = gc.Graph("s")
+    x = g.input("x", ("B", 3), np.float32)
+    factor = np.float32(2.0 if computed else 1.0)  # exact, so the bits compare below
+    d = x * factor if computed else x
+    f = gc.compile(gc.sum(gc.square(d)), [x])
+    assert f.plan.lowering.chosen("one dot")
+    inline = (rf"\(xp\.dot\((flat_b\d+), \1\) if \1\.size <= {SUM_OF_SQUARES_DOT_MAX} "
+              r"else rt\.sum_of_squares\(\1\)\)")
+    assert re.search(inline, f.source) if computed else "rt.sum_of_squares(in_0)" in f.source
+    rng = np.random.default_rng(2)
+    small, large = (rng.standard_normal((B, 3)).astype(np.float32) for B in (5, 2000))
+    np.testing.assert_allclose(f(small), np.sum(np.square(small * factor)), rtol=1e-6)
+    assert f(large) == np.add.reduce(np.square(large * factor).reshape(-1))
+
+
+@pytest.fixture(scope="module")
+def ten_million_float32():
+    """pred, target (float32, 1e7 elements) and the exact mean of (pred - target)^2: the
+    float32 differences, squared exactly in float64, summed exactly by math.fsum."""
+    rng = np.random.default_rng(3)
+    p = rng.standard_normal(10**7).astype(np.float32)
+    t = (rng.standard_normal(10**7) * 0.5 + 1).astype(np.float32)
+    d = (p - t).astype(np.float64)
+    return p, t, math.fsum((d * d).tolist()) / d.size
+
+
+@pytest.mark.parametrize("shape", [("N",), (10**7,)])
+def test_mse_loss_of_ten_million_float32_elements_is_accurate(shape, ten_million_float32):
+    """One BLAS dot over 1e7 float32 elements was off by ~1e-4 relative; the pairwise sum
+    ~1e-8."""
+    p, t, exact = ten_million_float32
+    g = gc.Graph("mse")
+    pred, target = g.input("pred", shape, np.float32), g.input("target", shape, np.float32)
+    got = gc.compile(gc.nn.mse_loss(pred, target), [pred, target])(p, t)
+    assert got.dtype == np.float32
+    assert abs(float(got) - exact) / exact < 1e-6
 
 
 def test_sum_of_squares_keeps_nan_and_inf():

@@ -1,4 +1,5 @@
-"""mse_loss, cross_entropy (integer and one-hot labels), accuracy: values, gradients, errors."""
+"""mse_loss, cross_entropy (integer and one-hot labels), binary_cross_entropy_with_logits,
+accuracy: values, gradients, errors."""
 
 import numpy as np
 import pytest
@@ -98,3 +99,58 @@ def test_integer_one_hot_labels_get_a_hint():
     z = g.input("z", ("B", 3))
     with pytest.raises(gc.ShapeError, match="one-hot labels must be floats"):
         gc.nn.cross_entropy(z, g.input("oh", ("B", 3), np.int64))
+
+
+def _bce_ref(z, y):
+    """-(y log sigmoid(z) + (1 - y) log sigmoid(-z)), with log sigmoid from numpy's logaddexp."""
+    return y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_with_logits_values_and_gradient(reduction):
+    g = gc.Graph("bce")
+    z, y = g.input("z", ("B", 3)), g.input("y", ("B", 3))
+    rng = np.random.default_rng(2)
+    zv = rng.normal(size=(4, 3)) * 5
+    yv = rng.uniform(0, 1, (4, 3))
+    loss = gc.nn.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+    (gz,) = gc.grad(gc.sum(loss), [z])
+    val, grad = gc.compile([loss, gz])(zv, yv)
+    per = _bce_ref(zv, yv)
+    want = {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
+    np.testing.assert_allclose(val, want, rtol=1e-13)
+    scale = 12 if reduction == "mean" else 1
+    np.testing.assert_allclose(grad, (1 / (1 + np.exp(-zv)) - yv) / scale, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_with_logits_is_finite_for_any_finite_logit(dtype):
+    big = np.finfo(dtype).max
+    zv = np.array([[-big, -1e30, -100.0, 0.0, 100.0, 1e30, big]] * 2, dtype)
+    yv = np.array([[0.0] * 7, [1.0] * 7], dtype)
+    g = gc.Graph("bce")
+    z, y = g.input("z", ("B", 7), dtype), g.input("y", ("B", 7), dtype)
+    loss = gc.nn.binary_cross_entropy_with_logits(z, y, reduction="none")
+    (gz,) = gc.grad(gc.sum(loss), [z])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        val, grad = gc.compile([loss, gz])(zv, yv)
+    assert val.dtype == dtype and np.all(np.isfinite(val)) and np.all(np.isfinite(grad))
+    # a confident right answer costs ~0, a confident wrong one costs |z|; z = 0 costs log 2
+    z64 = zv.astype(np.float64)
+    want = np.maximum(np.where(yv == 1, -z64, z64), 0) + np.log(2) * (z64 == 0)
+    np.testing.assert_allclose(val, want, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(grad, [[0, 0, 0, 0.5, 1, 1, 1], [-1, -1, -1, -0.5, 0, 0, 0]],
+                               atol=1e-30)
+
+
+def test_binary_cross_entropy_with_logits_argument_errors():
+    g = gc.Graph("bce")
+    z = g.input("z", ("B", 1))
+    with pytest.raises(gc.ShapeError, match=r"logits \(B, 1\) and targets \(B,\) differ"):
+        gc.nn.binary_cross_entropy_with_logits(z, g.input("flat", ("B",)))
+    with pytest.raises(TypeError, match="targets must be floats"):
+        gc.nn.binary_cross_entropy_with_logits(z, g.input("i", ("B", 1), np.int64))
+    with pytest.raises(TypeError, match="logits must be floats"):
+        gc.nn.binary_cross_entropy_with_logits(g.input("zi", ("B", 1), np.int64), z)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        gc.nn.binary_cross_entropy_with_logits(z, g.input("y", ("B", 1)), reduction="avg")
