@@ -109,5 +109,7 @@ def runtime_error(node: Node, e: Exception) -> Exception:
     as the contract's ValueError/TypeError naming the op, its shape and the user's line."""
     keep = (ShapeError, TypeError, FloatingPointError, Warning)  # (a warning made an error)
     kind = type(e) if isinstance(e, keep) else ValueError
+    hint = node.info.get("hint")
+    hint = f" ({hint})" if isinstance(hint, str) else ""
     return kind(f"{describe(node)} failed at run time: "
-                f"{type(e).__name__}: {e}\n{where_built(node)}")
+                f"{type(e).__name__}: {e}{hint}\n{where_built(node)}")

@@ -17,10 +17,12 @@ from graphc.ops import (
     expand_dims,
     log_softmax,
     mean,
+    numel,
     softplus,
     square,
     sum,
     take_along_axis,
+    where,
 )
 from graphc.ops._common import wrap
 
@@ -65,8 +67,20 @@ def cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
     z, y, axis = _labels(logits, labels, axis, "cross_entropy")
     logp = log_softmax(z, axis=axis)
     if y.dtype.kind in "iu":
-        return -mean(take_along_axis(logp, expand_dims(y, axis), axis=axis))
+        return -mean(_pick(logp, y, axis))
     return -mean(sum(y * logp, axis=axis))
+
+
+def _pick(z: Tensor, y: Tensor, axis: int) -> Tensor:
+    """``z``'s entry at integer label ``y`` along ``axis``. A label outside [0, n) is an
+    error at run time: numpy would take -1 as the last class, so a negative label is sent
+    out of range (to n), where take_along_axis refuses it."""
+    if y.dtype.kind == "i":
+        n = astype(numel(z, (axis % z.ndim,), np.float64), y.dtype)
+        y = where(y < 0, n, y)
+    with z.graph.annotate(hint="class labels must be in [0, number of classes); a negative "
+                               "label is refused, not taken from the end"):
+        return take_along_axis(z, expand_dims(y, axis), axis=axis)
 
 
 #: a loss's ``reduction`` argument (torch's names)
@@ -104,7 +118,7 @@ def accuracy(logits: Any, labels: Any, axis: int = -1) -> Tensor:
     """
     z, y, axis = _labels(logits, labels, axis, "accuracy")
     if y.dtype.kind in "iu":
-        picked = take_along_axis(z, expand_dims(y, axis), axis=axis)
+        picked = _pick(z, y, axis)
     else:
         picked = sum(y * z, axis=axis, keepdims=True)
     # the true class is the unique maximum: it is the only logit >= its own (nan: none is)

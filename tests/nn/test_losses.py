@@ -154,3 +154,20 @@ def test_binary_cross_entropy_with_logits_argument_errors():
         gc.nn.binary_cross_entropy_with_logits(g.input("zi", ("B", 1), np.int64), z)
     with pytest.raises(ValueError, match="reduction must be one of"):
         gc.nn.binary_cross_entropy_with_logits(z, g.input("y", ("B", 1)), reduction="avg")
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "accuracy"])
+def test_a_negative_label_is_refused_not_taken_from_the_end(loss):
+    """Label -1 was the last class (loss 0.0134, accuracy 1.0) while label 3 of 3 was
+    refused."""
+    g = gc.Graph("l")
+    z = g.input("z", ("B", "C"))
+    y = g.input("y", ("B",), np.int64)
+    f = gc.compile(getattr(gc.nn, loss)(z, y), [z, y])
+    Z = np.array([[0.0, 1.0, 5.0]])
+    assert np.isfinite(f(Z, np.array([2])))
+    for bad in (-1, 3):
+        with pytest.raises((IndexError, ValueError), match="labels must be in"):
+            f(Z, np.array([bad]))
+        with pytest.raises((IndexError, ValueError), match="out of bounds"):
+            gc.evaluate(getattr(gc.nn, loss)(z, y), {z: Z, y: np.array([bad])})
