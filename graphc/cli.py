@@ -8,19 +8,31 @@
 ``--grad`` draws forward and backward: it differentiates the loss with ``gc.grad`` with respect
 to every trainable param and marks each gradient as an output ``∂loss/∂<param>``. The loss is
 the output named by ``--loss`` (default ``loss``); a model with exactly one output uses that
-one when it has no output called ``loss``. Bad input gives a one-line message on stderr and
-exit status 1 (2 for bad command-line usage).
+one when it has no output called ``loss``. ``python -m graphc`` runs the same command.
+
+Errors are one line on stderr, ``graphc: error: ...``: exit status 2 for bad command-line usage
+(an option out of range, ``--loss`` naming no scalar output, an output file graphc cannot
+write), 1 for a model file that cannot be read or drawn. Output cut short by the reader
+(``graphc info m.json | head``) ends quietly, with status 141 as for a process killed by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+#: the exit status of a run whose reader went away (128 + SIGPIPE, as the shell reports it)
+EXIT_BROKEN_PIPE = 141
+
+
+class UsageError(ValueError):
+    """A bad command line (exit status 2): an option value or combination graphc cannot use."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,17 +81,24 @@ def _parser() -> argparse.ArgumentParser:
 def pick_loss(g: Any, name: str | None) -> Any:
     """The output to differentiate: ``name``, else ``loss``, else the only output."""
     outs = g.outputs
+    listed = ", ".join(map(repr, outs)) or "none"
     if name is not None:
         if name not in outs:
-            raise ValueError(f"--loss {name!r}: the model has no output {name!r} "
-                             f"(outputs: {', '.join(map(repr, outs)) or 'none'})")
-        return name, outs[name]
-    if "loss" in outs:
-        return "loss", outs["loss"]
-    if len(outs) == 1:
-        return next(iter(outs.items()))
-    raise ValueError("--grad needs a loss: the model has no output named 'loss' "
-                     f"(outputs: {', '.join(map(repr, outs)) or 'none'}); pass --loss NAME")
+            raise UsageError(f"--loss {name!r}: the model has no output {name!r} "
+                             f"(outputs: {listed})")
+    elif "loss" in outs:
+        name = "loss"
+    elif len(outs) == 1:
+        name = next(iter(outs))
+    else:
+        raise UsageError("--grad needs a loss: the model has no output named 'loss' "
+                         f"(outputs: {listed}); pass --loss NAME")
+    loss = outs[name]
+    if loss.ndim != 0:
+        scalars = ", ".join(repr(k) for k, t in outs.items() if t.ndim == 0) or "none"
+        raise UsageError(f"--grad differentiates a scalar loss; the output {name!r} has shape "
+                         f"{loss.shape} (scalar outputs: {scalars}); pass --loss NAME")
+    return name, loss
 
 
 def add_gradients(g: Any, loss_name: str | None = None) -> list[str]:
@@ -121,22 +140,36 @@ def info_text(g: Any, source: str) -> str:
     return "\n".join(lines)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """The option values and combinations, checked before the model file is read."""
+    from graphc.viz.rendering import output_format
+
+    if args.command == "info":
+        return
+    if args.depth is not None and args.depth < 0:
+        raise UsageError(f"--depth must be >= 0, got {args.depth}")
+    if args.loss is not None and not args.grad:
+        raise UsageError("--loss only makes sense with --grad")
+    if args.command == "render":
+        try:
+            output_format(args.output, args.dpi)
+        except ValueError as e:
+            raise UsageError(str(e).removeprefix("render: ")) from None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; raises on bad input (``main`` turns that into a message)."""
     from graphc.io import load
     from graphc.viz import render, to_dot
 
     args = _parser().parse_args(argv)
+    check_args(args)
     g = load(args.model)
     if args.command == "info":
         print(info_text(g, args.model))
         return 0
-    if args.depth is not None and args.depth < 0:
-        raise ValueError(f"--depth must be >= 0, got {args.depth}")
     if args.grad:
         add_gradients(g, args.loss)
-    elif args.loss is not None:
-        raise ValueError("--loss only makes sense with --grad")
     opts = dict(depth=args.depth, fold=args.fold, legend=args.legend, stack=args.stack)
     if args.command == "render":
         render(g, args.output, dpi=args.dpi, **opts)
@@ -151,16 +184,31 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def error_message(e: BaseException) -> str:
+    """``e`` as one line. The ``at file:line`` that graphc's errors end with names the user's
+    code that called graphc; here that is graphc's own entry point (the console script, runpy),
+    so it is left out."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    first, *rest = str(e).splitlines() or [""]
+    kept = [first] + [ln for ln in rest if not ln.strip().startswith("at ")]
+    return " ".join(" ".join(kept).split()) or type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: exit status 0, or 1 with a one-line message on stderr."""
+    """Console entry point: exit status 0; 2 for bad usage and 1 for bad input, with a
+    one-line message on stderr; 141 when the reader of stdout went away."""
     try:
-        return run(argv)
+        status = run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped (| head): say nothing, and let nothing more reach the pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (ValueError, TypeError, OSError, RuntimeError) as e:
-        msg = " ".join(str(e).split()) or type(e).__name__
-        if isinstance(e, OSError) and e.filename is not None and e.strerror:
-            msg = f"{e.filename}: {e.strerror}"
-        print(f"graphc: error: {msg}", file=sys.stderr)
-        return 1
+        print(f"graphc: error: {error_message(e)}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ def _edges():
     for path in sorted(ROOT.rglob("*.py")):
         rel = path.relative_to(ROOT)
         src = rel.parts[0].removesuffix(".py")
-        if src == "__init__":  # the package root re-exports the public API: it is on top
-            continue
+        if src in ("__init__", "__main__"):  # the package root re-exports the public API,
+            continue                           # and python -m graphc runs the cli: on top
         for line, module in _imports(path):
             dst = _part(module)
             if dst is not None and dst != src:

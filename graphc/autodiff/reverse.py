@@ -81,14 +81,28 @@ def _grad(y: Tensor, xs: Sequence[Tensor], seed: Any, loc: str) -> list[Tensor]:
     """The driver: check the arguments, seed y's cotangent, pull it back node by node in
     reverse order, read off each x's gradient."""
     _check_args(y, xs, loc)
-    seed_t = _seed(y, seed, loc)
     g = y.graph
+    first_new = len(g)
+    seed_t = _seed(y, seed, loc)
     relevant = set(needed(g, [y.id])) & depends_on(g, [x.id for x in xs])
     cot: dict[int, Tensor] = {y.id: seed_t} if y.id in relevant else {}
     for i in sorted(relevant, reverse=True):
         if i in cot and g.node(i).role == "op":
             _pull_back(g, i, cot, relevant)
-    return [cot[x.id] if x.id in cot else _zeros_like(y, x) for x in xs]
+    grads = [cot[x.id] if x.id in cot else _zeros_like(y, x) for x in xs]
+    _mark_gradients(y, xs, grads, first_new)
+    return grads
+
+
+def _mark_gradients(y: Tensor, xs: Sequence[Tensor], grads: list[Tensor], first_new: int) -> None:
+    """Record on each returned gradient built by this call what it is the gradient of: meta
+    ``grad_y`` (y's id) and ``grad_wrt`` (the ids of the xs; one node can serve two xs)."""
+    wrt: dict[int, list[int]] = {}
+    for x, gx in zip(xs, grads):
+        if gx.id >= first_new:  # not a seed tensor the caller passed
+            wrt.setdefault(gx.id, []).append(x.id)
+    for i, ids in wrt.items():
+        y.graph._merge_meta(i, grad_y=y.id, grad_wrt=tuple(dict.fromkeys(ids)))
 
 
 def _check_args(y: Tensor, xs: Sequence[Tensor], loc: str) -> None:

@@ -4,6 +4,7 @@ outputs."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -167,6 +168,11 @@ class Graph:
             yield
         finally:
             self._meta_stack.pop()
+
+    def _merge_meta(self, i: int, **meta: Any) -> None:
+        """Merge ``meta`` into node ``i``'s (gc.grad marks the gradients it returns)."""
+        n = self._nodes[i]
+        self._nodes[i] = dataclasses.replace(n, meta=freeze_attrs({**n.info, **meta}))
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:

@@ -24,6 +24,9 @@ from graphc.ir.opdef import check_node
 
 #: ``old id -> new id`` for every old node that survives a pass (or is replaced by another)
 Mapping = dict[int, int]
+#: meta keys that name the gradient a node is (node ids): remapped to the new graph's ids,
+#: dropped when the node they name did not survive
+GRADIENT_REFS = ("grad_y", "grad_wrt")
 
 
 class Rebuilder:
@@ -69,21 +72,37 @@ class Rebuilder:
             if a is not b and (a.dtype != b.dtype or a.shape != b.shape):
                 return None
         new_id = len(g)
-        if new_id != n.id or ins != n.inputs:  # (dataclasses.replace is slower)
-            n = Node(new_id, n.op, ins, n.attrs, n.shape, n.dtype, n.name, n.loc, n.meta, n.value)
+        meta = self._refs(n.meta)
+        if new_id != n.id or ins != n.inputs or meta != n.meta:  # (replace is slower)
+            n = Node(new_id, n.op, ins, n.attrs, n.shape, n.dtype, n.name, n.loc, meta, n.value)
         g.append(n)
         return new_id
+
+    def _refs(self, meta: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        """``meta`` with the node ids in ``GRADIENT_REFS`` mapped to the new graph."""
+        if not any(k in GRADIENT_REFS for k, _ in meta):
+            return meta
+        out = []
+        for k, v in meta:
+            if k == "grad_y":
+                v = self.map.get(v)
+            elif k == "grad_wrt":
+                v = tuple(self.map[j] for j in v if j in self.map) or None
+            if v is not None:
+                out.append((k, v))
+        return tuple(out)
 
     def _source(self, n: Node) -> int:
         """Copy a source node as it is (name, loc, meta, value), shared when its id is too."""
         g = self.g
+        meta = self._refs(n.meta)
         if not n.loc:
             new_id = g._append(n.op, (), n.attr, n.shape, n.dtype, name=n.name, loc=n.loc,
-                               meta=n.info, value=n.value).id
+                               meta=dict(meta), value=n.value).id
         else:
             new_id = len(g._nodes)
-            if n.id != new_id:
-                n = Node(new_id, n.op, (), n.attrs, n.shape, n.dtype, n.name, n.loc, n.meta,
+            if n.id != new_id or meta != n.meta:
+                n = Node(new_id, n.op, (), n.attrs, n.shape, n.dtype, n.name, n.loc, meta,
                          n.value)
             g._nodes.append(n)
         if n.role == "input":
@@ -97,7 +116,7 @@ class Rebuilder:
         in canonical form, the op's shape and dtype rule), with ``like``'s loc/meta."""
         nodes = [self.g._nodes[i] for i in inputs]
         _, attrs, shape, dtype = check_node(op, nodes, attrs)
-        meta = like.info
+        meta = dict(self._refs(like.meta))
         if op != like.op and like.role == "op":  # errors name the op the user wrote
             meta["origin"] = meta.get("origin", like.op)
         t = self.g._append(op, tuple(inputs), attrs, shape, dtype, loc=like.loc, meta=meta)
@@ -108,7 +127,7 @@ class Rebuilder:
         (and ``origin``: the op it was folded from, which check_finite names)."""
         arr = np.array(value, dtype=like.dtype, copy=True)
         arr.setflags(write=False)
-        meta = like.info
+        meta = dict(self._refs(like.meta))
         if like.role == "op":
             meta["origin"] = meta.get("origin", like.op)
         t = self.g._append("constant", (), {}, Shape(arr.shape), arr.dtype, loc=like.loc,

@@ -186,12 +186,14 @@ class _Box:
 
 
 def _signature(view: View, ids: list[int], prefix: Scope) -> tuple:
-    """A canonical form of a block's nodes: ops, attrs, shapes and internal wiring."""
+    """A canonical form of a block's nodes: ops, attrs, shapes and internal wiring. A param's
+    name counts from the block's scope, and an ``index`` is left out: blocks that differ only
+    in the slice they read are the same block (time step ``t3`` of an RNN reads ``x[:, 3]``)."""
     local = {i: k for k, i in enumerate(ids)}
     sig = []
     for i in ids:
         n = view.node(i)
-        attrs = n.attrs
+        attrs = tuple((k, v) for k, v in n.attrs if k != "index")
         if n.role == "param":
             rel = (n.name or "").split("/")[len(prefix):]
             attrs = tuple((k, "/".join(rel) if k == "name" else v) for k, v in attrs)
@@ -519,7 +521,10 @@ class _Writer:
     def draw_edge(self, j: int, i: int, dst: str) -> None:
         """The edge operand ``j`` -> node ``i`` (drawn as ``dst``): none inside a box, a scalar
         constant drawn beside its use, and in the stacked layout a forward value read by the
-        backward half drawn again there (``ref``) instead of an edge across the picture."""
+        backward half drawn again there (``ref``) instead of an edge across the picture. Beside
+        it, the forward values that a backward box (collapsed module, folded run) reads are not
+        drawn: the box sums its contents up without them, and such edges trip dot 2.43's
+        ranking of clusters ("trouble in init_rank" on a folded RNN's gradient)."""
         v = self.v
         p = v.node(j)
         if p.role == "constant" and p.ndim == 0:
@@ -532,6 +537,8 @@ class _Writer:
         if src == dst:
             return
         bw_src, bw_dst = v.backward[j], v.backward[i]
+        if bw_src != bw_dst and not self.stack and i in self.box_of:
+            return
         if self.stack and bw_src != bw_dst:
             self.edge(self.ref(j, self.home(i)), dst, shape_text(p), True, False)
             return

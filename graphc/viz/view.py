@@ -56,8 +56,9 @@ def make_view(target: Any) -> View:
         prog = target.program
         g = prog.graph
         ids = tuple(sorted(prog.schedule))
-        named = {t.id: k for k, t in g.outputs.items()}
-        outputs = tuple((named.get(i, f"out[{k}]"), i) for k, i in enumerate(prog.outputs))
+        named = _named(g)
+        outputs = tuple((named.get(i) or _gradient_label(g, i) or f"out[{k}]", i)
+                        for k, i in enumerate(prog.outputs))
         updates = tuple((g.node(p).name or f"%{p}", v) for p, v in prog.updates)
     elif isinstance(target, Tensor) or (
             isinstance(target, (list, tuple)) and target
@@ -67,9 +68,10 @@ def make_view(target: Any) -> View:
         for k, t in enumerate(ts):
             g.own(t, f"target[{k}]")
         ids = tuple(needed(g, [t.id for t in ts]))
-        named = {t.id: k for k, t in g.outputs.items()}
+        named = _named(g)
         outputs = tuple(dict.fromkeys(
-            (named.get(t.id, "out" if len(ts) == 1 else f"out[{k}]"), t.id)
+            (named.get(t.id) or _gradient_label(g, t.id)
+             or ("out" if len(ts) == 1 else f"out[{k}]"), t.id)
             for k, t in enumerate(ts)))
         updates = ()
     else:
@@ -81,6 +83,22 @@ def make_view(target: Any) -> View:
         scope[i] for i in ids if isinstance(g.node(i).info.get("optimizer"), str))
     return View(graph=g, ids=ids, outputs=outputs, updates=updates, backward=backward,
                 scope=scope, update_scopes=update_scopes)
+
+
+def _named(g: Graph) -> dict[int, str]:
+    """Node id -> its output name, for the named outputs of ``g``."""
+    return {t.id: k for k, t in g.outputs.items()}
+
+
+def _gradient_label(g: Graph, i: int) -> str | None:
+    """``∂loss/∂mlp/0/W`` for a gradient ``gc.grad`` returned (``grad_y``, ``grad_wrt`` meta):
+    y by its output name (else ``y``), x by its name (else ``%id``); None for other nodes."""
+    info = g.node(i).info
+    y, wrt = info.get("grad_y"), info.get("grad_wrt")
+    if not isinstance(y, int) or not isinstance(wrt, tuple) or not wrt:
+        return None
+    y_name = _named(g).get(y, "y")
+    return ", ".join(f"∂{y_name}/∂{g.node(x).name or f'%{x}'}" for x in wrt)
 
 
 def _halves(g: Graph, ids: tuple[int, ...]) -> dict[int, bool]:
@@ -117,33 +135,53 @@ def _common(scopes: list[Scope]) -> Scope:
     return first[:k]
 
 
+def _records_scopes(g: Graph) -> bool:
+    """True when the graph records which module or ``g.scope`` built its ops (``scope`` meta:
+    ``gc.nn`` modules and ``Graph.scope`` write it); a graph built with ``name_scope`` alone
+    does not."""
+    return any(isinstance(n.info.get("scope"), str) for n in g.nodes)
+
+
 def _scopes(g: Graph, ids: tuple[int, ...], backward: dict[int, bool]) -> dict[int, Scope | None]:
-    """Module scope of each node: named sources from their names (``mlp/0/W``); an op from an
-    explicit ``scope`` meta, else the params it reads (their common scope), else its operands
-    (their common scope); a gradient node takes its forward node's scope, so the backward half
-    mirrors the forward modules. An optimiser's state and update ops (``optimizer`` meta) form
-    one scope, ``update (adam)``. Constants float (drawn where they are used)."""
+    """Module scope of each node: named sources from their names (``mlp/0/W``); an op from its
+    ``scope`` meta, the module (or ``g.scope``) whose ``forward`` built it; a gradient node
+    takes its forward node's scope, so the backward half mirrors the forward modules. An
+    optimiser's state and update ops (``optimizer`` meta) form one scope, ``update (adam)``.
+    Constants float (drawn where they are used). An op that no module built (a loss after the
+    model) belongs to no module, when the graph records scopes; in a graph that records none
+    (hand-built with ``name_scope``) an op is placed by what it reads (``_inferred``)."""
+    recorded = _records_scopes(g)
     out: dict[int, Scope | None] = {}
     for i in ids:
-        n = g.node(i)
-        info = n.info
-        if isinstance(info.get("optimizer"), str):
-            out[i] = (f"update ({info['optimizer']})",)
-        elif n.role in ("input", "param"):
-            out[i] = scope_of_name(n.name)
-        elif isinstance(info.get("scope"), str):
-            out[i] = tuple(p for p in info["scope"].split("/") if p)
-        elif "grad_of" in info and info["grad_of"] in out:
-            s = out[info["grad_of"]]
-            out[i] = s if s is not None else ()
-        elif n.role == "constant":
-            out[i] = None
-        else:
-            ops = [g.node(j) for j in n.inputs]
-            params = [out[o.id] for o in ops if o.role == "param" and out.get(o.id) is not None]
-            if params:
-                out[i] = _common(params)
-            else:
-                known = [out[o.id] for o in ops if out.get(o.id) is not None]
-                out[i] = _common(known)
+        out[i] = _scope_of(g, i, out, recorded)
     return out
+
+
+def _scope_of(g: Graph, i: int, out: dict[int, Scope | None], recorded: bool) -> Scope | None:
+    """The scope of node ``i`` (see ``_scopes``), given those of the nodes before it."""
+    n = g.node(i)
+    info = n.info
+    if isinstance(info.get("optimizer"), str):
+        return (f"update ({info['optimizer']})",)
+    if n.role in ("input", "param"):
+        return scope_of_name(n.name)
+    if isinstance(info.get("scope"), str):
+        return tuple(p for p in info["scope"].split("/") if p)
+    fwd = info.get("grad_of")
+    if isinstance(fwd, int) and 0 <= fwd < i:
+        # the forward node may lie outside the view (a Function's schedule)
+        s = out[fwd] if fwd in out else _scope_of(g, fwd, out, recorded)
+        return s if s is not None else ()
+    if n.role == "constant":
+        return None
+    return () if recorded else _inferred(g, n, out)
+
+
+def _inferred(g: Graph, n: Node, out: dict[int, Scope | None]) -> Scope:
+    """A guess for a graph that records no scopes: the common scope of the params ``n`` reads,
+    else of its operands."""
+    ops = [g.node(j) for j in n.inputs]
+    params = [out[o.id] for o in ops if o.role == "param" and out.get(o.id) is not None]
+    if params:
+        return _common(params)
+    return _common([out[o.id] for o in ops if out.get(o.id) is not None])

@@ -289,3 +289,27 @@ def test_an_index_is_drawn_as_numpy_writes_it():
     text = gc.to_dot(g)
     assert "index=[:, -1, None, 1:3]" in text and "index=[0, ::2, :1]" in text
     assert "'slice'" not in text
+
+
+def test_gradient_outputs_are_labelled_by_what_they_differentiate():
+    g = gc.Graph("mlp")
+    net = gc.nn.MLP([1, 3, 1], name="mlp")
+    x, y = g.input("x", ("B", 1)), g.input("y", ("B", 1))
+    loss = g.output("loss", gc.nn.mse_loss(net(x), y))
+    params = g.trainable
+    grads = gc.grad(loss, params)
+    for target in ([loss, *grads], gc.compile([loss, *grads])):
+        text = gc.to_dot(target)
+        for p in params:
+            assert f"<b>∂loss/∂{p.name}</b>" in text
+        assert "out[" not in text
+    # y unnamed: "y"; x an input, not a param; a value that is no gradient keeps out[k]
+    h = gc.tanh(x)
+    (gx,) = gc.grad(gc.sum(h), [x])
+    text = gc.to_dot([gc.sum(h), gx, h])
+    assert "<b>∂y/∂x</b>" in text and "<b>out[0]</b>" in text and "<b>out[2]</b>" in text
+    # one node that is the gradient of two xs
+    a, b = g.param("a", np.ones(2)), g.param("b", np.ones(2))
+    ga, gb = gc.grad(gc.sum(a + b), [a, b])
+    if ga is gb:
+        assert "<b>∂y/∂a, ∂y/∂b</b>" in gc.to_dot([ga, gb])

@@ -66,6 +66,8 @@ def nasty() -> gc.Graph:
 
 def golden_cases() -> dict[str, tuple]:
     """name -> (target builder, to_dot options) for the DOT golden files."""
+    from viz_rnn import rnn
+
     return {
         "curve_fit_forward": (lambda: curve_fit(), {}),
         "curve_fit_grad": (lambda: curve_fit(grad=True), {}),
@@ -75,6 +77,7 @@ def golden_cases() -> dict[str, tuple]:
         "deep_fold": (lambda: deep(3), {"fold": True}),
         "deep_depth1": (lambda: deep(3), {"depth": 1}),
         "nasty_names": (lambda: nasty(), {}),
+        "rnn_grad_fold": (lambda: rnn(10, grad=True), {"fold": True}),
     }
 
 
