@@ -50,8 +50,11 @@ def convert_input(node: Node, value: Any) -> np.ndarray:
 
 def _check_fits(arr: np.ndarray, out: np.ndarray, node: Node, what: str) -> None:
     """A narrowing cast may round, but never wrap an integer or overflow a float to inf."""
-    if out.dtype.kind in "iu" and arr.dtype.kind in "iub":
-        bad = out.astype(arr.dtype) != arr
+    if out.dtype.kind in "iu" and arr.dtype.kind in "iu":
+        # compared with the bounds as Python ints: a round trip would take uint64 2**64 - 1
+        # for int64 -1 and back
+        info = np.iinfo(out.dtype)
+        bad = (arr < info.min) | (arr > info.max)
     elif out.dtype.kind == "f" and arr.dtype.kind == "f":
         bad = np.isinf(out) & np.isfinite(arr)
     else:

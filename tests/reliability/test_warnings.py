@@ -62,3 +62,13 @@ def test_a_narrowing_cast_that_does_not_fit_is_refused_naming_the_input():
     s = g.input("s", ("B",), np.int8)
     with pytest.raises(ValueError, match="input 's'.*300.*int8"):
         gc.evaluate(s + 1, {s: np.array([300])})
+
+
+def test_an_unsigned_value_past_a_signed_inputs_range_is_refused():
+    """uint64 2**64 - 1 became int64 -1: a round trip back to uint64 looked lossless."""
+    g = gc.Graph("w")
+    i = g.input("i", ("B",), np.int64)
+    f = gc.compile(i + 1, [i])
+    np.testing.assert_array_equal(f(np.array([5], dtype=np.uint64)), [6])
+    with pytest.raises(ValueError, match="input 'i'.*18446744073709551615.*int64"):
+        f(np.array([2**64 - 1], dtype=np.uint64))
