@@ -28,12 +28,22 @@ every reference (operands, provenance ids, params, outputs), that the graph is a
 op's own rule, comparing them with the stored ones. Any problem is a ``ValueError`` that says
 where and what.
 
-A hostile file cannot make ``load`` exhaust the machine: arrays are decoded only when their
-bytes are all there (so a declared shape costs what the file holds), JSON nesting is bounded by
-the parser's recursion limit, a file of more than ``max_nodes`` nodes (``MAX_NODES`` unless
-``load`` is told otherwise) is refused before any node is built, and so is a node whose
-declared shape holds more than ``MAX_ELEMENTS`` elements in its fixed dims (a later
-compile would allocate it).
+``load`` refuses every graph that ``Graph`` would refuse to build: source nodes are checked
+as ``g.input``, ``g.param`` and ``g.constant`` check them (non-empty unique names, dtypes
+graphc computes with, a trainable param of a float dtype, concrete shapes for values), op
+nodes as ``Graph.apply`` checks them (in a strict graph, the broadcast diagnostics too), and
+``meta`` against its schema (``graphc/io/meta.py``: each key graphc writes has one type; any
+other key holds a plain JSON scalar). So whatever ``load`` accepts compiles, runs,
+differentiates and draws.
+
+Limits. A hostile file cannot make ``load``, or a later call, exhaust the machine: arrays are
+decoded only when their bytes are all there (so a declared shape costs what the file holds),
+JSON nesting is bounded by the parser's recursion limit, a file of more than ``max_nodes``
+nodes (``MAX_NODES``, 100,000, unless ``load`` is told otherwise) is refused before any node
+is built, a shape has at most ``MAX_NDIM`` (32) dims, and every node's value must fit
+``max_bytes`` (``MAX_BYTES``, 2 GiB, unless told otherwise): its fixed dims' element count,
+each symbol counted as 1, times its dtype's itemsize. (A call that binds ``B`` multiplies a
+node's size by ``B`` per symbolic axis; that is the caller's choice, not the file's.)
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ import binascii
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +61,10 @@ import networkx as nx
 import numpy as np
 
 from graphc._version import __version__
+from graphc.io.meta import meta_problem
 from graphc.ir.dims import Shape, same_shape
 from graphc.ir.dtypes import ALLOWED_KINDS
-from graphc.ir.graph import Graph
+from graphc.ir.graph import BUILD_CHECKS, Graph
 from graphc.ir.node import SOURCE_ROLES, Node, freeze_attrs
 from graphc.ir.opdef import check_node, get_op
 
@@ -60,14 +72,18 @@ FORMAT_NAME = "graphc.graph"
 FORMAT_VERSION = 1
 #: the most nodes ``load`` accepts by default (the biggest models here have a few thousand)
 MAX_NODES = 100_000
-#: the most elements a node's fixed dims may declare (2**40: 8 TiB of float64)
-MAX_ELEMENTS = 2**40
+#: the most bytes one node's value may take by default, each symbol counted as 1: 2 GiB, e.g.
+#: (B, 16384, 16384) float64; a compiled call allocates every node's value (or a buffer for it)
+MAX_BYTES = 2**31
+#: the most dims a shape may have (numpy 1.x's limit; numpy cannot make such an array beyond)
+MAX_NDIM = 32
+
+#: a dtype as save writes it: ``float64``, ``<f8``, ``|b1``, ``bool``
+_DTYPE_NAME = re.compile(r"[<>=|]?[A-Za-z]{1,12}[0-9]{0,3}")
 
 _TOP_REQUIRED = ("format", "version", "name", "strict", "nodes", "params", "outputs")
 _TOP_OPTIONAL = ("graphc",)
 _NODE_REQUIRED = ("id", "op", "inputs", "attrs", "shape", "dtype", "name", "loc", "meta")
-#: meta keys that hold node ids (provenance), checked like operand references
-_META_REFS = ("grad_of", "forward")
 
 
 # ================================================================================== encoding
@@ -107,7 +123,11 @@ def _encode_value(v: Any, where: str) -> Any:
     raise TypeError(f"cannot save {where}: a value of type {type(v).__name__} ({v!r})")
 
 
-def _encode_node(n: Node) -> dict[str, Any]:
+def _encode_node(n: Node, n_nodes: int) -> dict[str, Any]:
+    for k, v in n.meta:  # what load would refuse is refused here, so every saved file loads
+        why = meta_problem(k, v, n_nodes)
+        if why:
+            raise TypeError(f"cannot save meta {k!r} of node {n.id}: {why}")
     d: dict[str, Any] = {
         "id": n.id, "op": n.op, "inputs": list(n.inputs),
         "attrs": {k: _encode_value(v, f"attribute {k!r} of node {n.id}") for k, v in n.attrs},
@@ -140,7 +160,7 @@ def dumps(graph: Graph) -> str:
             "name": graph.name, "strict": graph.strict}
     lines = ["{"]
     lines += [f"  {js(k)}: {js(v)}," for k, v in head.items()]
-    nodes = [f"    {js(_encode_node(n))}" for n in graph.nodes]
+    nodes = [f"    {js(_encode_node(n, len(graph)))}" for n in graph.nodes]
     lines.append('  "nodes": [' + ("\n" + ",\n".join(nodes) + "\n  ]," if nodes else "],"))
     params = [f"    {js(k)}: {js(_encode_array(graph.params[k]))}" for k in graph.param_tensors]
     lines.append('  "params": {' + ("\n" + ",\n".join(params) + "\n  }," if params else "},"))
@@ -194,6 +214,9 @@ def _keys(d: dict, required: tuple[str, ...], optional: tuple[str, ...], where: 
 
 def _decode_dtype(s: Any, where: str) -> np.dtype:
     _expect(s, str, where, "a dtype name")
+    # a name numpy parses as a name: a comma string would reach numpy's literal_eval parser
+    if not _DTYPE_NAME.fullmatch(s):
+        raise _fail(where, f"{s[:40]!r} is not a numpy dtype name")
     try:
         dt = np.dtype(s)
     except (TypeError, ValueError):
@@ -205,14 +228,12 @@ def _decode_dtype(s: Any, where: str) -> np.dtype:
 
 def _decode_shape(v: Any, where: str) -> Shape:
     _expect(v, list, where, "a shape (a list of ints and symbol names)")
+    if len(v) > MAX_NDIM:
+        raise _fail(where, f"a shape of {len(v)} dims (at most {MAX_NDIM})")
     try:
-        shape = Shape(v)
+        return Shape(v)
     except ValueError as e:  # ShapeError
         raise _fail(where, f"bad shape {json.dumps(v)[:60]}: {e}") from None
-    if math.prod(d for d in shape if isinstance(d, int)) > MAX_ELEMENTS:
-        raise _fail(where, f"shape {str(shape)[:80]} declares more than {MAX_ELEMENTS} elements "
-                           "(the most a node may have)")
-    return shape
 
 
 def _decode_array(v: Any, where: str) -> np.ndarray:
@@ -220,6 +241,8 @@ def _decode_array(v: Any, where: str) -> np.ndarray:
     _keys(v, ("dtype", "shape", "data"), (), where)
     dt = _decode_dtype(v["dtype"], f"{where}: dtype")
     shape = _expect(v["shape"], list, f"{where}: shape", "a list of ints")
+    if len(shape) > MAX_NDIM:
+        raise _fail(f"{where}: shape", f"an array of {len(shape)} dims (at most {MAX_NDIM})")
     for d in shape:
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise _fail(f"{where}: shape", f"array dims must be ints >= 0, got {json.dumps(shape)}")
@@ -325,10 +348,18 @@ def _check_references(raw_nodes: list[dict]) -> None:
                         "order)")
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What ``load`` accepts: the most nodes, the most bytes of one node's value."""
+
+    max_nodes: int
+    max_bytes: int
+
+
 def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
-                params: dict[str, np.ndarray]) -> tuple[Node, np.ndarray | None]:
-    """One stored node, decoded and checked: its fields, then a source's or its op's rules;
-    returns the node and, for a param, its value."""
+                params: dict[str, np.ndarray], limits: _Limits) -> tuple[Node, np.ndarray | None]:
+    """One stored node, decoded and checked: its fields, its size, its meta, then a source's
+    or its op's rules; returns the node and, for a param, its value."""
     op = rn["op"]
     where = f"node {i} ({op})"
     try:
@@ -344,7 +375,10 @@ def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
                 loc=_expect(rn["loc"], str, f"{where}: loc", "a 'file:line' string"),
                 attrs=_decode_mapping(rn["attrs"], f"{where}: attribute"),
                 meta=_decode_mapping(rn["meta"], f"{where}: meta"))
-    _check_meta_refs(s, n_total)
+    _check_size(s, limits.max_bytes)
+    _check_meta(s, n_total)
+    if role not in ("input", "param") and s.name is not None:
+        raise _fail(f"{where}: name", f"only an input or a param has a name, got {s.name!r}")
     operands = [nodes[j] for j in rn["inputs"]]
     value = param_value = None
     if opdef.kind == "source":
@@ -379,13 +413,22 @@ def _decode_name(name: Any, where: str) -> str | None:
     return name
 
 
-def _check_meta_refs(s: _Stored, n_total: int) -> None:
-    """The provenance ids in the meta (``grad_of``, ``forward``) are nodes of the file."""
-    for k in _META_REFS:
-        if k in s.meta:
-            j = s.meta[k]
-            if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < n_total:
-                raise _fail(f"{s.where}: meta {k!r}", f"dangling reference to node {j!r}")
+def _check_size(s: _Stored, max_bytes: int) -> None:
+    """The node's value fits ``max_bytes`` (each symbol counted as 1): a call allocates it."""
+    need = math.prod(d for d in s.shape if isinstance(d, int)) * s.dtype.itemsize
+    if need > max_bytes:
+        raise _fail(f"{s.where}: shape", f"{s.shape} {s.dtype} takes {need} bytes (each symbol "
+                                         f"counted as 1), more than the {max_bytes} load accepts "
+                                         "for one node (pass max_bytes= to load a bigger model)")
+
+
+def _check_meta(s: _Stored, n_total: int) -> None:
+    """The meta fits its schema (``graphc/io/meta.py``): provenance ids are nodes of the file,
+    each key graphc writes holds its type, any other key a plain scalar."""
+    for k, v in s.meta.items():
+        why = meta_problem(k, v, n_total)
+        if why:
+            raise _fail(f"{s.where}: meta {k!r}", why)
 
 
 def _check_source(s: _Stored, role: str, rn: dict, operands: list[Node],
@@ -407,6 +450,9 @@ def _check_source(s: _Stored, role: str, rn: dict, operands: list[Node],
     if role == "param":
         if not isinstance(attrs["trainable"], bool):
             raise _fail(f"{where}: attrs", "trainable must be true or false")
+        if attrs["trainable"] and s.dtype.kind != "f":
+            raise _fail(f"{where}: dtype", f"a trainable param has a float dtype, got {s.dtype} "
+                                           "(g.param refuses it too)")
         if name not in params:
             raise _fail(where, f"param {name!r} has no value in 'params'")
         _same(where, "its value in 'params'", params[name], s.shape, s.dtype)
@@ -445,16 +491,16 @@ def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -
         raise _fail(where, f"stored dtype {dtype} but {what} has dtype {a.dtype}")
 
 
-def _decode(doc: Any, max_nodes: int) -> Graph:
+def _decode(doc: Any, limits: _Limits) -> Graph:
     """The Graph of a parsed model file, every part of it checked."""
     name, strict = _decode_header(doc)
-    raw_nodes = _node_list(doc["nodes"], max_nodes)
+    raw_nodes = _node_list(doc["nodes"], limits.max_nodes)
     _check_references(raw_nodes)
     raw_params = _expect(doc["params"], dict, "params", "an object name -> array")
     params = {k: _decode_array(v, f"params {k!r}") for k, v in raw_params.items()}
     g = Graph(name, strict=strict)
     g.name = name
-    names = _add_nodes(g, raw_nodes, params)
+    names = _add_nodes(g, raw_nodes, params, limits)
     _add_outputs(g, doc["outputs"], names)
     return g
 
@@ -496,13 +542,16 @@ def _node_list(v: Any, max_nodes: int) -> list[dict]:
     return raw_nodes
 
 
-def _add_nodes(g: Graph, raw_nodes: list[dict], params: dict[str, np.ndarray]) -> set[str]:
+def _add_nodes(g: Graph, raw_nodes: list[dict], params: dict[str, np.ndarray],
+               limits: _Limits) -> set[str]:
     """Build every node into ``g`` (names unique, every param value used); the names of the
     inputs and params."""
     nodes: list[Node] = []
     seen_names: set[str] = set()
     for i, rn in enumerate(raw_nodes):
-        node, pv = _build_node(i, rn, nodes, len(raw_nodes), params)
+        node, pv = _build_node(i, rn, nodes, len(raw_nodes), params, limits)
+        if g.strict and node.role == "op":
+            _check_strict(g, node)
         if node.role in ("input", "param"):
             if node.name in seen_names:
                 raise _fail(f"node {i} ({node.op}): name", f"{node.name!r} is used twice")
@@ -513,6 +562,20 @@ def _add_nodes(g: Graph, raw_nodes: list[dict], params: dict[str, np.ndarray]) -
     if unused:
         raise _Bad(f"params: value(s) for {unused}, which no param node uses")
     return seen_names
+
+
+def _check_strict(g: Graph, node: Node) -> None:
+    """An op node of a strict graph passes the build checks, as ``Graph.apply`` runs them (the
+    broadcast diagnostics raise in a strict graph), unless gc.grad built it (it skips them)."""
+    if "grad_of" in node.info:
+        return
+    operands = [g.node(j) for j in node.inputs]
+    for check in BUILD_CHECKS:
+        try:
+            check(g, node.op, operands, node.attr, node.shape, node.dtype, node.loc)
+        except (TypeError, ValueError) as e:
+            raise _fail(f"node {node.id} ({node.op})", "a strict graph refuses it: "
+                                                        f"{str(e).splitlines()[0]}") from None
 
 
 def _add_outputs(g: Graph, v: Any, names: set[str]) -> None:
@@ -552,19 +615,25 @@ def _parse(text: str | bytes) -> Any:
         raise _Bad(f"not valid JSON: {e}") from None
 
 
-def loads(text: str | bytes, source: str = "<string>", *, max_nodes: int = MAX_NODES) -> Graph:
-    """The Graph in model-file text; any problem is a ValueError starting with ``source``."""
+def loads(text: str | bytes, source: str = "<string>", *, max_nodes: int = MAX_NODES,
+          max_bytes: int = MAX_BYTES) -> Graph:
+    """The Graph in model-file text; any problem is a ValueError starting with ``source``.
+    ``max_nodes`` and ``max_bytes`` (one node's value) bound what a file may ask for."""
     try:
-        return _decode(_parse(text), max_nodes)
+        return _decode(_parse(text), _Limits(max_nodes, max_bytes))
     except _Bad as e:
         raise ValueError(f"{source}: {e}") from None
     except RecursionError:
         raise ValueError(f"{source}: a value is nested too deeply") from None
 
 
-def load(path: str | os.PathLike, *, max_nodes: int = MAX_NODES) -> Graph:
-    """Read a graphc JSON model file, validating everything (see the module docstring)."""
+def load(path: str | os.PathLike, *, max_nodes: int = MAX_NODES,
+         max_bytes: int = MAX_BYTES) -> Graph:
+    """Read a graphc JSON model file, validating everything (see the module docstring).
+
+    Refused (a ValueError): more than ``max_nodes`` nodes, or a node whose value takes more
+    than ``max_bytes`` bytes with every symbol counted as 1 (``MAX_NODES``, ``MAX_BYTES``)."""
     with open(path, "rb") as f:
         data = f.read()
-    return loads(data, source=os.fspath(path), max_nodes=max_nodes)
+    return loads(data, source=os.fspath(path), max_nodes=max_nodes, max_bytes=max_bytes)
 

@@ -251,8 +251,17 @@ def _take_grad_infer(nodes, attrs):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take_along_axis_grad: indices must be integers, got {idx.dtype}")
     shape = Shape(attrs["shape"])
-    normalize_axis(attrs["axis"], len(shape))
+    axis = normalize_axis(attrs["axis"], len(shape))
     check_dtype(g.dtype, "take_along_axis_grad")
+    if not g.ndim == idx.ndim == len(shape):
+        raise ShapeError(f"gradient {g.shape}, indices {idx.shape} and shape {shape} must have "
+                         "the same rank")
+    # the kernel broadcasts idx to g; off the axis, x had g's size or 1 (it was broadcast)
+    for a, (s, d, i) in enumerate(zip(shape, g.shape, idx.shape)):
+        if not (definitely_equal(i, 1) or definitely_equal(i, d)) or not (
+                a == axis or definitely_equal(s, 1) or definitely_equal(s, d)):
+            raise ShapeError(f"gradient of shape {g.shape} does not fit take_along_axis of "
+                             f"{shape} by indices {idx.shape} along axis {axis}")
     return shape, g.dtype
 
 

@@ -26,7 +26,8 @@ def curve_fit(grad: bool = True) -> gc.Graph:
 
 
 def assorted() -> gc.Graph:
-    """float32, ints, bools, indexing, where, odd constants and params, and tagged meta."""
+    """float32, ints, bools, indexing, where, odd constants and params, and user meta (plain
+    scalars, a non-finite float among them, and a known key)."""
     g = gc.Graph("assorted")
     x = g.input("x", ("B", "T", 3), dtype=np.float32)
     lab = g.input("labels", ("B",), dtype=np.int64)
@@ -39,8 +40,7 @@ def assorted() -> gc.Graph:
     mask = picked > 0
     y = gc.where(mask, picked, picked * 0.5)
     c = g.constant(np.array([[np.nan, np.inf, -np.inf]], dtype=np.float64))
-    with g.annotate(note=["a", ("b", 1)], table={"k": 2.5, "z": gc.Shape(("B", 2))},
-                    kind=np.dtype("float32"), tiny=float("inf"), count=np.int16(3)):
+    with g.annotate(note="a", flag=None, tiny=float("inf"), count=3, on=True, scope="blk"):
         z = gc.sum(y.astype(np.float64) + big[:1, :1], axis=0) + c.sum() * 0
     g.output("z", z)
     g.output("step_out", step)
@@ -114,3 +114,46 @@ def test_save_refuses_unsaveable_values(tmp_path):
         gc.save(g, tmp_path / "m.json")
     with pytest.raises(TypeError, match="gc.Graph"):
         gc.save("not a graph", tmp_path / "m.json")
+
+
+@pytest.mark.parametrize("meta, why", [
+    ({"note": ["a", ("b", 1)]}, "holds only a plain scalar .* of type list"),
+    ({"count": np.int16(3)}, "of type int16"),
+    ({"kind": np.dtype("float32")}, r"got dtype\('float32'\)"),
+    ({"table": {"k": 2.5}}, "of type dict"),
+    ({"scope": ("a", "b")}, "'scope' of node 1: must be a string"),
+    ({"grad_of": 7}, "'grad_of' of node 1: must be a node id of the graph, got 7"),
+    ({"axes": [0]}, "must be a list of ints >= 0, got \\[0\\]"),
+    ({"forward_op": "launch"}, "must be the name of a registered op"),
+])
+def test_save_refuses_meta_that_load_would_refuse(meta, why):
+    """Meta has a schema (graphc/io/meta.py): what load refuses, save refuses first."""
+    g = gc.Graph("bad")
+    x = g.input("x", (2,))
+    g.output("y", g.apply("negative", [x], {}, meta=meta))
+    with pytest.raises(TypeError, match="cannot save meta .*" + why):
+        dumps(g)
+
+
+def test_meta_graphc_writes_round_trips():
+    """Every key of the schema, as gc.grad, a module, an optimiser and a pass write it."""
+    from graphc.io.meta import KNOWN
+
+    g = gc.Graph("m")
+    x = g.input("x", ("B", 3))
+    y = g.input("y", ("B",), dtype=np.int64)
+    with g.name_scope("lin"), g.annotate(scope="lin"):
+        W = g.param("W", np.ones((3, 2)))
+        b = g.param("b", np.zeros(2))
+        loss = gc.nn.cross_entropy(gc.tanh(x @ W + b), y)
+    step = g.param("step", np.zeros(()), trainable=False)
+    u = g.param("unused", np.zeros(1))
+    gW, gb, gu = gc.grad(loss, [W, b, u])
+    with g.annotate(optimizer="sgd", origin="mean"):
+        g.output("W_new", W - 0.1 * gW)
+    g.output("gb", gb)
+    g.output("gu", gu)
+    g.output("step_out", step)
+    seen = {k for n in g.nodes for k in n.info}
+    assert seen == set(KNOWN), set(KNOWN) ^ seen
+    assert_same(g, loads(dumps(g)))

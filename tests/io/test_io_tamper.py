@@ -30,6 +30,7 @@ DOC = json.loads(TEXT)
 SUM = next(i for i, n in enumerate(DOC["nodes"]) if n["op"] == "sum")
 CONST = next(i for i, n in enumerate(DOC["nodes"]) if n["op"] == "constant")
 GRAD = next(i for i, n in enumerate(DOC["nodes"]) if "grad_of" in n["meta"])
+UNB = next(i for i, n in enumerate(DOC["nodes"]) if n["meta"].get("unbroadcast"))
 
 
 def edit(fn):
@@ -61,6 +62,23 @@ def _deep() -> str:
     deep = line.replace('"attrs": {}', '"attrs": {"deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert deep != line
     return TEXT.replace(line, deep)
+
+
+def meta(i, **kv):
+    return edit(lambda d: d["nodes"][i]["meta"].update(kv))
+
+
+def _int_trainable(d):
+    """W as an int64 param, value and node agreeing: g.param refuses a trainable int."""
+    d["nodes"][2]["dtype"] = "int64"
+    d["params"]["W"] = {"dtype": "<i8", "shape": [1, 4],
+                        "data": base64.b64encode(np.ones((1, 4), np.int64).tobytes()).decode()}
+
+
+def _array(a) -> dict:
+    a = np.asarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape),
+            "data": base64.b64encode(a.tobytes()).decode()}
 
 
 def _wrong_bytes(d):
@@ -127,7 +145,41 @@ CORPUS = {
     "axis_out_of_range": (node(SUM, attrs={"axis": [7], "keepdims": True}), "not valid for sum"),
     "bad_tag": (node(SUM, attrs={"axis": {"weird": 1}, "keepdims": True}), "unknown value tag"),
     "meta_dangling": (edit(lambda d: d["nodes"][GRAD]["meta"].update(grad_of=999)),
-                      "meta 'grad_of'.*dangling reference to node 999"),
+                      "meta 'grad_of': must be a node id of the graph, got 999"),
+    # an op node's attribute equal to the canonical one, but of another type or form
+    "axis_numpy_scalar": (node(SUM, attrs={"axis": [{"scalar": _array(np.int64(1))}],
+                                           "keepdims": True}), "not valid for sum.*canonical"),
+    "axis_one_element_array": (node(SUM, attrs={"axis": {"array": _array([1])},
+                                                "keepdims": True}), "not valid for sum"),
+    "keepdims_float": (node(SUM, attrs={"axis": [1], "keepdims": 0.0}),
+                       "not valid for sum.*canonical"),
+    # ------------------------------------------------------- meta (graphc/io/meta.py)
+    "meta_loc_not_string": (meta(5, unbroadcast=True, forward_loc=["a", "b"]),
+                            r"node 5 \(add\): meta 'forward_loc': must be a string"),
+    "meta_reduces_int": (meta(UNB, reduces=5), "meta 'reduces': must be a list of symbol names"),
+    "meta_reduces_code": (meta(UNB, reduces=["B; import os"]), "meta 'reduces': must be a list"),
+    "meta_axes_negative": (meta(UNB, axes=[-1]), "meta 'axes': must be a list of ints >= 0"),
+    "meta_axes_tagged_list": (meta(UNB, axes={"list": [0]}), "meta 'axes': must be a list"),
+    "meta_operand_bool": (meta(UNB, operand=True), "meta 'operand': must be an int >= 0"),
+    "meta_unbroadcast_string": (meta(UNB, unbroadcast="yes"), "meta 'unbroadcast': must be true"),
+    "meta_forward_op_unknown": (meta(UNB, forward_op="os.system"),
+                                "meta 'forward_op': must be the name of a registered op"),
+    "meta_origin_unknown": (meta(5, origin=7), "meta 'origin': must be the name of a registered"),
+    "meta_grad_of_string": (meta(GRAD, grad_of="11"), "meta 'grad_of': must be a node id"),
+    "meta_forward_dangling": (meta(UNB, forward=-1), "meta 'forward': must be a node id.*got -1"),
+    "meta_grad_wrt_dangling": (meta(5, grad_y=11, grad_wrt=[2, 99]),
+                               "meta 'grad_wrt': must be a non-empty list of node ids"),
+    "meta_grad_wrt_empty": (meta(5, grad_y=11, grad_wrt=[]), "meta 'grad_wrt': must be"),
+    "meta_grad_wrt_int": (meta(5, grad_y=11, grad_wrt=2), "meta 'grad_wrt': must be"),
+    "meta_grad_y_float": (meta(5, grad_y=11.0, grad_wrt=[2]), "meta 'grad_y': must be a node id"),
+    "meta_hint_list": (meta(5, hint=["x"]), "meta 'hint': must be a string"),
+    "meta_scope_list": (meta(5, scope=["a"]), "meta 'scope': must be a string"),
+    "meta_optimizer_int": (meta(5, optimizer=1), "meta 'optimizer': must be a string"),
+    "meta_zero_gradient_null": (meta(5, zero_gradient=None), "meta 'zero_gradient': must be"),
+    "meta_unknown_list": (meta(5, note=[1, 2]), "meta 'note': .*plain scalar.*tuple"),
+    "meta_unknown_scalar_tag": (meta(5, note={"scalar": _array(np.int16(3))}),
+                                "meta 'note': .*plain scalar.*int16"),
+    "meta_not_object": (node(5, meta=[]), r"node 5 \(add\): meta: expected an object"),
     "output_dangling": (set_top(outputs={"loss": 999}), "outputs 'loss': dangling reference"),
     "output_not_int": (set_top(outputs={"loss": "14"}), "outputs 'loss': dangling reference"),
     "output_name_clash": (set_top(outputs={"x": 5}), "also used by an input or param"),
@@ -135,6 +187,14 @@ CORPUS = {
         name="x", attrs={"name": "x"})), "'x' is used twice"),
     "input_name_mismatch": (node(0, name="z"), "an input has attributes"),
     "trainable_not_bool": (node(2, attrs={"name": "W", "trainable": "yes"}), "trainable"),
+    # source nodes, checked as g.input / g.param / g.constant check them
+    "trainable_int_param": (edit(_int_trainable),
+                            r"node 2 \(param\): dtype: a trainable param has a float dtype"),
+    "empty_input_name": (node(0, name="", attrs={"name": ""}), "an input needs a non-empty name"),
+    "param_symbolic_shape": (node(2, shape=["B", 4]), r"stored shape \(B, 4\) but its value"),
+    "op_with_name": (node(5, name="h"), r"node 5 \(add\): name: only an input or a param"),
+    "constant_with_name": (node(CONST, name="c"), "only an input or a param has a name"),
+    "input_too_many_dims": (node(0, shape=["B"] + [1] * 32), "a shape of 33 dims"),
     # --------------------------------------------------------------- shapes and dtypes
     "tampered_shape": (node(5, shape=["B", 5]),
                        r"stored shape \(B, 5\) but add of .* gives \(B, 4\)"),
@@ -148,6 +208,10 @@ CORPUS = {
     "complex_dtype": (node(6, dtype="complex128"), "not one graphc computes with"),
     "string_dtype": (node(0, dtype="<U5"), "not one graphc computes with"),
     "structured_dtype": (node(0, dtype="V8"), "not one graphc computes with"),
+    # numpy parses a comma string with ast.literal_eval: a SyntaxError, not a ValueError
+    "dtype_comma_string": (node(6, dtype=","), "',' is not a numpy dtype name"),
+    "array_dtype_comma_string": (edit(lambda d: d["params"]["W"].update(dtype="f8,(2)i4")),
+                                 "params 'W': dtype: 'f8,.*' is not a numpy dtype name"),
     # ------------------------------------------------------------------------- arrays
     "bad_base64": (edit(lambda d: d["params"]["W"].update(data="!!!not base64!!!")),
                    "params 'W': data: not valid base64"),
@@ -158,6 +222,8 @@ CORPUS = {
                            "not one graphc computes with"),
     "array_negative_dim": (edit(lambda d: d["params"]["W"].update(shape=[-1, 4])),
                            "array dims must be ints >= 0"),
+    "array_too_many_dims": (edit(lambda d: d["params"]["W"].update(shape=[1] * 33 + [4])),
+                            "an array of 34 dims"),
     "array_missing_data": (drop(lambda d: d["params"]["W"], "data"), "missing field.*'data'"),
     "array_dtype_mismatch": (edit(lambda d: d["params"]["W"].update(
         dtype="<f4", data=base64.b64encode(np.ones(4, np.float32).tobytes()).decode())),
@@ -175,7 +241,7 @@ CORPUS = {
 
 
 def test_corpus_is_big():
-    assert len(CORPUS) >= 70
+    assert len(CORPUS) >= 100
 
 
 @pytest.mark.parametrize("case", sorted(CORPUS))
@@ -246,12 +312,47 @@ def test_too_many_nodes_is_refused_before_building_any():
         loads(text)
 
 
-@pytest.mark.parametrize("shape", [["B", 2**41], [2**21, 2**21], [10**400], [2**30, 2**11, "B"]])
+@pytest.mark.parametrize("shape", [["B", 2**41], [2**21, 2**21], [10**400], [2**30, 2**11, "B"],
+                                   [2**30], ["B", 2**28 + 1], ["B", "T", 2**14, 2**14, 2]])
 def test_a_huge_declared_shape_is_refused(shape):
-    """An input (no data) may declare any shape; a later compile or fold would allocate it."""
+    """An input (no data) may declare any shape; a later compile or fold would allocate it:
+    refused beyond MAX_BYTES (2 GiB) of float64 at every symbol = 1."""
     bad = edit(lambda d: d["nodes"][0].update(shape=shape))()
-    with pytest.raises(ValueError, match=r"node 0 \(input\): shape: .* declares more than"):
+    with pytest.raises(ValueError, match=r"node 0 \(input\): shape: .* more than the .* load "
+                                         r"accepts for one node"):
         loads(bad)
+
+
+def _broadcast(shape: list) -> str:
+    """x (2,) broadcast to ``shape``: a small input, a node as big as the file says."""
+    nodes = [dict(DOC["nodes"][0], shape=[2]),
+             {"id": 1, "op": "broadcast_to", "inputs": [0], "attrs": {"shape": shape},
+              "shape": shape, "dtype": "float64", "name": None, "loc": "m.py:1", "meta": {}}]
+    return json.dumps(dict(DOC, nodes=nodes, params={}, outputs={"o": 1}))
+
+
+def test_the_byte_budget_is_per_node_and_a_load_keyword():
+    from graphc.io.json_format import MAX_BYTES
+    assert MAX_BYTES == 2**31
+    fits = _broadcast(["B", 2**28, 2])          # 2**29 float64 = 4 GiB: too big at B = 1
+    with pytest.raises(ValueError, match=r"node 1 \(broadcast_to\): shape: \(B, 268435456, 2\) "
+                                         r"float64 takes 4294967296 bytes"):
+        loads(fits)
+    assert len(loads(fits, max_bytes=2**32)) == 2   # exactly at the budget: accepted
+    assert len(loads(_broadcast([2**27, 2]))) == 2  # 2 GiB
+    with pytest.raises(ValueError, match="more than the 1000 load accepts for one node"):
+        loads(_broadcast([63, 2]), max_bytes=1000)
+    assert len(loads(_broadcast([62, 2]), max_bytes=1000)) == 2
+
+
+def test_load_takes_the_budgets(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(_broadcast([200, 2]))
+    with pytest.raises(ValueError, match=f"^{path}: node 1 .* more than the 3199 load"):
+        gc.load(path, max_bytes=3199)
+    with pytest.raises(ValueError, match="2 nodes, more than the 1 load accepts"):
+        gc.load(path, max_nodes=1)
+    assert len(gc.load(path, max_bytes=3200, max_nodes=2)) == 2
 
 
 def test_a_huge_constant_costs_what_the_file_holds():
@@ -259,7 +360,7 @@ def test_a_huge_constant_costs_what_the_file_holds():
     for shape in ([2**40], [0, 2**62], [2**62, 2**62]):
         bad = edit(lambda d, s=shape: d["nodes"][CONST].update(shape=s)
                    or d["nodes"][CONST]["value"].update(shape=s))()
-        with pytest.raises(ValueError, match="value: data: 8 bytes, but shape|declares more"):
+        with pytest.raises(ValueError, match="value: data: 8 bytes, but shape|accepts for one"):
             loads(bad)
         bad = edit(lambda d, s=shape: d["params"]["W"].update(shape=s))()
         with pytest.raises(ValueError, match=r"params 'W': data: 32 bytes, but shape"):
@@ -271,3 +372,23 @@ def test_an_int_too_long_to_parse_is_a_clear_value_error():
     with pytest.raises(ValueError, match=r"^<string>: not valid JSON: .*digits"):
         loads(bad)
 
+
+
+def test_a_strict_graph_refuses_what_its_build_checks_refuse():
+    """Graph(strict=True) raises on a suspicious broadcast ((B, 1) - (B,) -> (B, B)) as it is
+    built; a file that says strict holds no such node either (gc.grad's nodes skip the check)."""
+    g = gc.Graph("outer")
+    x, y = g.input("x", ("B", 1)), g.input("y", ("B",))
+    with pytest.warns(gc.ShapeWarning):
+        g.output("d", x - y)
+    doc = json.loads(dumps(g))
+    assert len(loads(json.dumps(doc))) == 3
+    doc["strict"] = True
+    with pytest.raises(ValueError, match=r"node 2 \(subtract\): a strict graph refuses it: "
+                                         "subtract.*symbol B"):
+        loads(json.dumps(doc))
+    strict = gc.Graph("s", strict=True)
+    w = strict.param("w", np.ones((1, 3)))
+    loss = gc.sum(strict.input("x", ("B", 1)) * w)
+    strict.output("g", gc.grad(loss, [w])[0])
+    assert str(loads(dumps(strict))) == str(strict)
