@@ -1,7 +1,7 @@
 """The ``graphc`` command: draw, export and describe saved model files (``gc.save``).
 
     graphc render model.json -o model.svg [--grad] [--loss NAME] [--depth N] [--fold] [--legend]
-                 [--stack] [--dpi N]
+                 [--stack] [--dpi N] [--max-nodes N] [--timeout SECONDS]
     graphc dot model.json [-o model.dot] [same drawing options]
     graphc info model.json
 
@@ -10,7 +10,13 @@ to every trainable param and marks each gradient as an output ``∂loss/∂<para
 the output named by ``--loss`` (default ``loss``); a model with exactly one output uses that
 one when it has no output called ``loss``. ``python -m graphc`` runs the same command.
 
-Errors are one line on stderr, ``graphc: error: ...``: exit status 2 for bad command-line usage
+``render`` draws within a budget: a diagram of more than ``--max-nodes`` nodes and clusters
+(default 300) is drawn with modules collapsed to the deepest ``--depth`` that fits, and a
+note on stderr says so; ``dot`` is stopped after ``--timeout`` seconds (default 60).
+
+Errors are one line on stderr, ``graphc: error: ...`` (warnings ``graphc: warning: ...``),
+with the control characters of names and paths escaped, as everywhere in graphc's output
+(``shown``): exit status 2 for bad command-line usage
 (an option out of range, ``--loss`` naming no scalar output, an output file graphc cannot
 write), 1 for a model file that cannot be read or drawn. Output cut short by the reader
 (``graphc info m.json | head``) ends quietly, with status 141 as for a process killed by SIGPIPE.
@@ -20,23 +26,51 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from graphc.viz.rendering import MAX_NODES, TIMEOUT
+
 #: the exit status of a run whose reader went away (128 + SIGPIPE, as the shell reports it)
 EXIT_BROKEN_PIPE = 141
+
+
+#: C0 controls, DEL and C1 controls: what a terminal may act on (colours, titles, bells, a
+#: carriage return that overwrites the line)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def shown(text: object, keep_newlines: bool = False) -> str:
+    """``text`` safe for a terminal: each control character (C0, DEL, C1) written as Python
+    writes it in a string literal (``\\x1b``, ``\\r``, ``\\n``). A model file's names reach the
+    output only through here, so a file cannot colour, retitle or rewrite the terminal, nor
+    forge a line of ``graphc info``; ``keep_newlines`` keeps the line breaks of a message."""
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(lambda m: _NAMED.get(m.group()) or f"\\x{ord(m.group()):02x}", str(text))
 
 
 class UsageError(ValueError):
     """A bad command line (exit status 2): an option value or combination graphc cannot use."""
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with the control characters of its messages (which quote the command line)
+    escaped."""
+
+    def error(self, message: str) -> Any:
+        return super().error(shown(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _ArgumentParser(
         prog="graphc",
         description="Draw, export and describe graphc model files (JSON written by gc.save).",
         epilog="--grad differentiates the output named by --loss (default: 'loss', or the only "
@@ -67,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="output file: .svg, .png or .pdf")
     r.add_argument("--dpi", type=int, metavar="N", default=None,
                    help="pixels per inch of a .png (default 96)")
+    r.add_argument("--max-nodes", type=int, metavar="N", default=MAX_NODES,
+                   help="past N nodes and clusters, collapse modules to the deepest --depth "
+                        f"that fits, and say so (default {MAX_NODES}; 0: no limit)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS", default=TIMEOUT,
+                   help=f"stop dot after SECONDS (default {TIMEOUT:g})")
     d = sub.add_parser("dot", help="print the DOT text of a model file",
                        description="Print (or write with -o) the DOT text of a model file.")
     drawing(d)
@@ -120,7 +159,8 @@ def add_gradients(g: Any, loss_name: str | None = None) -> list[str]:
 
 
 def info_text(g: Any, source: str) -> str:
-    """The ``graphc info`` report."""
+    """The ``graphc info`` report; every line passes through ``shown`` (names and the path are
+    the file's and the user's: their control characters are escaped)."""
     nodes = g.nodes
     lines = [f"model {g.name!r} ({source}): {len(nodes)} nodes"]
     lines.append(f"inputs ({len(g.inputs)}):")
@@ -137,7 +177,7 @@ def info_text(g: Any, source: str) -> str:
     lines += [f"  {op:<16}{c}" for op, c in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))]
     consts = sum(1 for n in nodes if n.role == "constant")
     lines.append(f"constants: {consts}")
-    return "\n".join(lines)
+    return "\n".join(map(shown, lines))
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -151,6 +191,10 @@ def check_args(args: argparse.Namespace) -> None:
     if args.loss is not None and not args.grad:
         raise UsageError("--loss only makes sense with --grad")
     if args.command == "render":
+        if args.max_nodes < 0:
+            raise UsageError(f"--max-nodes must be >= 0 (0: no limit), got {args.max_nodes}")
+        if not args.timeout > 0 or args.timeout == float("inf"):
+            raise UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout:g}")
         try:
             output_format(args.output, args.dpi)
         except ValueError as e:
@@ -172,8 +216,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         add_gradients(g, args.loss)
     opts = dict(depth=args.depth, fold=args.fold, legend=args.legend, stack=args.stack)
     if args.command == "render":
-        render(g, args.output, dpi=args.dpi, **opts)
-        print(f"wrote {args.output}")
+        render(g, args.output, dpi=args.dpi, max_nodes=args.max_nodes, timeout=args.timeout,
+               **opts)
+        print(f"wrote {shown(args.output)}")
     else:
         text = to_dot(g, **opts)
         if args.output:
@@ -185,21 +230,44 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def error_message(e: BaseException) -> str:
-    """``e`` as one line. The ``at file:line`` that graphc's errors end with names the user's
-    code that called graphc; here that is graphc's own entry point (the console script, runpy),
-    so it is left out."""
+    """``e`` as one line, its control characters escaped (``shown``). The ``at file:line`` that
+    graphc's errors end with names the user's code that called graphc; here that is graphc's
+    own entry point (the console script, runpy), so it is left out."""
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
-        return f"{e.filename}: {e.strerror}"
-    first, *rest = str(e).splitlines() or [""]
+        return shown(f"{e.filename}: {e.strerror}")
+    first, *rest = shown(e, keep_newlines=True).split("\n")
     kept = [first] + [ln for ln in rest if not ln.strip().startswith("at ")]
     return " ".join(" ".join(kept).split()) or type(e).__name__
+
+
+def warning_line(message: Warning | str) -> str:
+    """A warning as the one line graphc prints: ``render``'s size warning as a note in the
+    command line's terms, any other as ``graphc: warning: ...`` (escaped, as errors are)."""
+    from graphc.viz.rendering import DiagramSizeWarning
+
+    if isinstance(message, DiagramSizeWarning):
+        if message.depth is None:
+            return (f"graphc: note: {message.size} nodes and no modules to collapse; dot may "
+                    "be slow (pass --timeout to choose how long it may take)")
+        still = (f"; still {message.drawn}: --fold may draw fewer"
+                 if message.drawn > message.max_nodes and not message.fold else "")
+        return (f"graphc: note: {message.size} nodes; drawn with --depth {message.depth} "
+                f"(pass --depth/--max-nodes to choose){still}")
+    return f"graphc: warning: {error_message(Warning(str(message)))}"
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(warning_line(message), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: exit status 0; 2 for bad usage and 1 for bad input, with a
     one-line message on stderr; 141 when the reader of stdout went away."""
     try:
-        status = run(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = run(argv)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:

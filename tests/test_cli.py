@@ -168,3 +168,150 @@ def test_fold_folds_the_time_steps_of_a_saved_rnn(tmp_path):
     assert all(f'label="t{k}"' in plain.stdout for k in range(6))
     assert "<b>t1 … t5  ×5</b>" in folded.stdout and "<b>∂ t1 … t4  ×4</b>" in folded.stdout
     assert len(folded.stdout) < len(plain.stdout) / 2
+
+
+# ==================================================== control characters never reach the terminal
+#: what a model file's names could send to a terminal: colour, bell, carriage return, the C1
+#: CSI, DEL, and a newline that would forge a line of the report
+CONTROL = ["\x1b[31m", "\x07", "\r", "\x9b", "\x7f", "\n"]
+ESCAPED = ["\\x1b[31m", "\\x07", "\\r", "\\x9b", "\\x7f", "\\n"]
+
+
+def graphc_raw(*args: str) -> subprocess.CompletedProcess:
+    """``graphc ARGS`` with stdout and stderr decoded as they are (text mode would turn a
+    carriage return into a newline)."""
+    r = subprocess.run([sys.executable, "-m", "graphc", *map(str, args)], capture_output=True,
+                       timeout=120)
+    r.stdout, r.stderr = r.stdout.decode("utf-8"), r.stderr.decode("utf-8")
+    return r
+
+
+def no_controls(text: str) -> bool:
+    """True when ``text`` holds no C0 or C1 control character, nor DEL, other than newline."""
+    return not any((ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f for c in text)
+
+
+@pytest.fixture(scope="module")
+def control_model(tmp_path_factory):
+    """A saved model whose name, input, param and output names carry control characters,
+    saved under a file name that carries some too."""
+    g = gc.Graph("m" + "".join(CONTROL))
+    x = g.input("x" + "".join(CONTROL), ("B", 1))
+    w = g.param("w" + "".join(CONTROL), np.ones((1, 1)))
+    g.output("y" + "".join(CONTROL), x @ w)
+    path = tmp_path_factory.mktemp("cli") / "ctl\x1b]0;title\x07.json"
+    gc.save(g, path)
+    assert gc.load(path).inputs.keys() == {"x" + "".join(CONTROL)}  # the names went through
+    return path
+
+
+def test_info_escapes_the_control_characters_of_names(control_model):
+    r = graphc_raw("info", control_model)
+    assert r.returncode == 0, r.stderr
+    assert no_controls(r.stdout), repr(r.stdout)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 10  # a newline in a name forges no line
+    for line, name in [(lines[0], "(" + str(control_model.parent)), (lines[2], "x"),
+                       (lines[4], "y"), (lines[6], "w")]:
+        assert all(e in line for e in ESCAPED), (line, name)
+    assert "ctl\\x1b]0;title\\x07.json" in lines[0]
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="the graphviz dot binary is not installed")
+def test_render_escapes_control_characters_of_the_path_and_names(control_model, tmp_path):
+    out = tmp_path / "out\x1b[31m\r.svg"
+    r = graphc_raw("render", control_model, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert no_controls(r.stdout) and no_controls(r.stderr), (r.stdout, r.stderr)
+    assert r.stdout == f"wrote {tmp_path}/out\\x1b[31m\\r.svg\n"
+    assert no_controls(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("args", [
+    ["info", "{tmp}/nope\x1b[31m\x07\r.json"],           # an OSError's file name
+    ["dot", "{model}", "--grad", "--loss", "\x1b[31m\x07\r"],  # a usage error naming it
+    ["dot", "{model}", "--grad"],                         # a model error naming an output
+    ["info", "{model}", "extra\x1b[31m\x07\r"],           # argparse's own message
+])
+def test_error_messages_escape_control_characters(control_model, tmp_path, args):
+    r = graphc_raw(*[a.format(tmp=tmp_path, model=control_model) for a in args])
+    assert r.returncode in (1, 2) and r.stdout == ""
+    assert no_controls(r.stderr), repr(r.stderr)
+    assert "\\x1b[31m" in r.stderr and "\\x07" in r.stderr and "\\r" in r.stderr
+
+
+# ============================================================= render's budget: size and time
+def chain_file(tmp_path, n: int = 200):
+    """``n`` one-param modules applied in sequence, each its own module scope, saved (the
+    file that, drawn with --grad, kept dot busy for minutes)."""
+    g = gc.Graph("chain")
+    h = g.input("x", ("B", 1))
+    for _ in range(n):
+        h = gc.nn.Linear(1, 1, bias=False)(h)
+    g.output("loss", gc.mean(h ** 2))
+    gc.save(g, tmp_path / "chain.json")
+    return tmp_path / "chain.json"
+
+
+NOTE = (r"graphc: note: (\d+) nodes; drawn with --depth (\d+) "
+        r"\(pass --depth/--max-nodes to choose\)(; still \d+: --fold may draw fewer)?")
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="the graphviz dot binary is not installed")
+@pytest.mark.parametrize("grad", [False, True])
+def test_render_of_200_modules_collapses_them_and_says_so(tmp_path, grad):
+    import re
+    import time
+
+    from graphc.viz.rendering import MAX_NODES
+
+    model = chain_file(tmp_path)
+    t = time.perf_counter()
+    r = graphc("render", model, "-o", tmp_path / "chain.svg", *(["--grad"] if grad else []))
+    assert time.perf_counter() - t < 60
+    assert r.returncode == 0 and r.stdout == f"wrote {tmp_path / 'chain.svg'}\n", r.stderr
+    m = re.fullmatch(NOTE, r.stderr.strip())
+    assert m and int(m[1]) > MAX_NODES and m[2] == "0" and bool(m[3]) == grad, r.stderr
+    assert b"linear_199" in (tmp_path / "chain.svg").read_bytes()
+    if not grad:  # forward, collapsed, it is under the budget (with --grad, 400 outputs are not)
+        text = graphc("dot", model, "--depth", "0").stdout
+        drawn = len(re.findall(r"^\s+(n\d|fbox|out)\w* \[", text, re.M))
+        assert drawn + text.count("subgraph cluster_") < MAX_NODES
+    # a budget of the user's: no note
+    r = graphc("render", model, "-o", tmp_path / "c.svg", "--max-nodes", "0", "--depth", "0")
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_render_timeout(tmp_path, monkeypatch):
+    """A dot that does not finish is stopped after --timeout seconds: one line saying what to
+    draw less of."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dot").write_text("#!/bin/sh\nexec sleep 30\n")
+    (bin_dir / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    model = chain_file(tmp_path, 3)
+    r = graphc("render", model, "-o", tmp_path / "m.svg", "--timeout", "0.5")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.startswith("graphc: error: render: dot did not finish within 0.5 s")
+    assert "--depth" in r.stderr and "--fold" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "m.svg").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-nodes", "-1"], "--max-nodes must be >= 0"),
+    (["--timeout", "0"], "--timeout must be a number of seconds > 0"),
+    (["--timeout", "nan"], "--timeout must be a number of seconds > 0"),
+])
+def test_bad_budget_is_a_usage_error(model, tmp_path, args, message):
+    r = graphc("render", model, "-o", tmp_path / "m.svg", *args)
+    assert r.returncode == 2 and r.stderr.startswith(f"graphc: error: {message}")
+    assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "m.svg").exists()
+
+
+def test_warnings_are_one_escaped_line():
+    """Any warning while the command runs (a lint's, say) is one line, escaped like errors."""
+    from graphc.cli import warning_line
+
+    assert warning_line(UserWarning("bad \x1b[31mname\n  at x.py:3")) == (
+        "graphc: warning: bad \\x1b[31mname")

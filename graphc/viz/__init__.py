@@ -5,8 +5,15 @@ inline diagrams of Jupyter (``_repr_svg_`` of a Graph, Tensor or Function draws 
 from graphc.ir.display import install_svg
 from graphc.viz.dot import to_dot
 from graphc.viz.export import to_networkx
-from graphc.viz.rendering import GraphvizNotFoundError, render, to_svg
+from graphc.viz.rendering import (
+    DiagramSizeWarning,
+    GraphvizNotFoundError,
+    RenderTimeoutError,
+    render,
+    to_svg,
+)
 
 install_svg(to_svg)
 
-__all__ = ["GraphvizNotFoundError", "render", "to_dot", "to_svg", "to_networkx"]
+__all__ = ["DiagramSizeWarning", "GraphvizNotFoundError", "RenderTimeoutError", "render",
+           "to_dot", "to_svg", "to_networkx"]

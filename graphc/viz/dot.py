@@ -48,22 +48,59 @@ FONT = "Helvetica"
 
 
 # ================================================================================== escaping
+#: the longest quoted or HTML-like string written, in UTF-8 bytes with its delimiters: dot
+#: refuses a string past 16384 ("longer than 16384?"); a longer name is cut with an ellipsis
+MAX_STRING = 16000
+#: the most characters of a text shown in a label (a name, a title, an edge's shape): dot
+#: fails on a node much wider ("Edge length ... larger than maximum 65535" past about 5000
+#: characters); past it, the text is cut with an ellipsis (tooltips keep up to MAX_STRING)
+LABEL_CHARS = 1000
+ELLIPSIS = "…"
+
+
 def _clean(s: str) -> str:
     """Control characters (other than newline) as spaces: they have no business in a label."""
     return "".join(c if c == "\n" or (c.isprintable() or c == " ") else " " for c in str(s))
 
 
-def quote(s: Any) -> str:
-    """``s`` as a DOT double-quoted string (escString): backslash, quote and newline escaped."""
-    s = _clean(s)
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def _quoted_char(c: str) -> str:
+    return {"\\": "\\\\", '"': '\\"', "\n": "\\n"}.get(c, c)
 
 
-def html(s: Any) -> str:
-    """``s`` as text inside a DOT HTML-like label."""
-    s = _clean(s).replace("\n", " ")
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+def _html_char(c: str) -> str:
+    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}.get(c, c)
+
+
+def _fitted(s: str, escape: Any, budget: int, chars: int | None = None) -> str:
+    """``s`` cut to ``chars`` characters, escaped character by character and cut to at most
+    ``budget`` bytes of UTF-8 (each cut marked with an ellipsis): a cut falls between two
+    escapes, never inside one."""
+    if chars is not None and len(s) > chars:
+        s = s[:chars - 1] + ELLIPSIS
+    out = "".join(map(escape, s))
+    if len(out.encode("utf-8")) <= budget:
+        return out
+    kept: list[str] = []
+    used = len(ELLIPSIS.encode("utf-8"))
+    for c in s:
+        e = escape(c)
+        used += len(e.encode("utf-8"))
+        if used > budget:
+            break
+        kept.append(e)
+    return "".join(kept) + ELLIPSIS
+
+
+def quote(s: Any, chars: int | None = None) -> str:
+    """``s`` as a DOT double-quoted string (escString): backslash, quote and newline escaped,
+    cut to ``chars`` characters and ``MAX_STRING`` bytes."""
+    return '"' + _fitted(_clean(s), _quoted_char, MAX_STRING - 2, chars) + '"'
+
+
+def html(s: Any, budget: int = MAX_STRING - 2) -> str:
+    """``s`` as text inside a DOT HTML-like label, cut to ``LABEL_CHARS`` characters and
+    ``budget`` bytes."""
+    return _fitted(_clean(s).replace("\n", " "), _html_char, budget, LABEL_CHARS)
 
 
 def _attrs(**kw: Any) -> str:
@@ -75,7 +112,7 @@ def _attrs(**kw: Any) -> str:
         if isinstance(v, _Html):
             parts.append(f"{k}=<{v.text}>")
         else:
-            parts.append(f"{k}={quote(v)}")
+            parts.append(f"{k}={quote(v, LABEL_CHARS if k == 'label' else None)}")
     return "[" + ", ".join(parts) + "]"
 
 
@@ -85,12 +122,21 @@ class _Html:
 
 
 def _label(title: str, *lines: tuple[str, str | None], bold: bool = True) -> _Html:
-    """An HTML label: a bold title and small lines (text, colour or None)."""
-    head = f"<b>{html(title)}</b>" if bold else html(title)
-    rest = "".join(
-        f'<br/><font point-size="9"{f" color={quote(c)}" if c else ""}>{html(t)}</font>'
-        for t, c in lines if t)
-    return _Html(head + rest)
+    """An HTML label: a bold title and small lines (text, colour or None). Past ``MAX_STRING``
+    bytes, each text gets an equal share of it (``html`` cuts what is over)."""
+    kept = [(t, c) for t, c in lines if t]
+
+    def build(text: Any) -> str:
+        head = f"<b>{text(title)}</b>" if bold else text(title)
+        return head + "".join(
+            f'<br/><font point-size="9"{f" color={quote(c)}" if c else ""}>{text(t)}</font>'
+            for t, c in kept)
+
+    label = build(html)
+    if len(label.encode("utf-8")) > MAX_STRING - 2:
+        share = (MAX_STRING - 2 - len(build(lambda t: "").encode("utf-8"))) // (1 + len(kept))
+        label = build(lambda t: html(t, share))
+    return _Html(label)
 
 
 # ================================================================================ formatting
@@ -483,6 +529,13 @@ class _Writer:
         out.append("}")
         return "\n".join(out) + "\n"
 
+    def drawn(self) -> int:
+        """How much ``build`` drew: its nodes (boxes, markers, values drawn again included)
+        and clusters (modules, and the two halves)."""
+        modules = sum(1 for _, s in self.bodies if s)
+        halves = len({bw for bw, _ in self.bodies}) if self.mirror else 0
+        return len(self.half) + modules + halves
+
     def where(self, i: int) -> tuple[bool, Scope]:
         """The half and cluster of node ``i`` (its scope, cut at ``depth``)."""
         s = self.v.scope[i]
@@ -702,6 +755,13 @@ class _Writer:
                 + [f"  {k} -> legend {inv};" for k in self.half if k not in has_out])
 
 
+def _check(depth: Any, rankdir: Any) -> None:
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be an int >= 0 or None, got {depth!r}")
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
+
+
 def to_dot(target: Any, *, depth: int | None = None, fold: bool = False, legend: bool = False,
            title: str | None = None, rankdir: str = "TB", stack: bool = False) -> str:
     """DOT text for a Graph, Tensor, list of Tensors or Function (no graphviz binary needed).
@@ -713,11 +773,57 @@ def to_dot(target: Any, *, depth: int | None = None, fold: bool = False, legend:
     has gradient nodes, forward and backward are drawn as mirrored halves (the backward half
     in its own cluster, laid out bottom-up beside the forward one); ``stack=True`` draws the
     backward half below the forward one instead, gradients flowing down (a narrow picture
-    for a page: the README's). The output is deterministic.
+    for a page: the README's). The output is deterministic. Scopes deeper than 64 levels
+    keep their first 63 and join the rest into the last; a label shows at most 1000
+    characters of a name, a tooltip at most 16,000 bytes (graphviz's limit is 16,384), cut
+    with an ellipsis.
     """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise ValueError(f"depth must be an int >= 0 or None, got {depth!r}")
-    if rankdir not in ("TB", "LR", "BT", "RL"):
-        raise ValueError(f"rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
+    _check(depth, rankdir)
     return _Writer(make_view(target), depth, bool(fold), bool(legend), title, rankdir,
                    bool(stack)).build()
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A diagram drawn within a budget (``fit_dot``)."""
+
+    #: the DOT text
+    text: str
+    #: nodes and clusters of the diagram as asked
+    size: int
+    #: nodes and clusters of ``text``
+    drawn: int
+    #: the depth chosen to fit, or None when drawn as asked
+    depth: int | None
+    #: True when the diagram as asked has module scopes that a depth could collapse
+    collapsible: bool
+
+
+def fit_dot(target: Any, max_nodes: int | None, *, depth: int | None = None,
+            fold: bool = False, legend: bool = False, title: str | None = None,
+            rankdir: str = "TB", stack: bool = False) -> Fit:
+    """``to_dot(target, depth=depth, ...)``, unless that draws more than ``max_nodes`` nodes
+    and clusters and ``depth`` is None: then drawn with the deepest ``depth`` that fits
+    (``depth=0`` when none does). ``max_nodes`` None or 0: no budget."""
+    _check(depth, rankdir)
+    view = make_view(target)
+
+    def draw(d: int | None) -> tuple[str, int]:
+        w = _Writer(view, d, bool(fold), bool(legend), title, rankdir, bool(stack))
+        return w.build(), w.drawn()
+
+    text, size = draw(depth)
+    deepest = max((len(s) for s in view.scope.values() if s), default=0)
+    if not max_nodes or size <= max_nodes or depth is not None or deepest == 0:
+        return Fit(text, size, size, None, depth is None and deepest > 0)
+    # a shallower depth draws less: bisect for the deepest that fits, else depth 0
+    chosen, (text, drawn) = 0, draw(0)
+    lo, hi = 1, deepest - 1
+    while lo <= hi and drawn <= max_nodes:
+        mid = (lo + hi) // 2
+        t, n = draw(mid)
+        if n <= max_nodes:
+            chosen, text, drawn, lo = mid, t, n, mid + 1
+        else:
+            hi = mid - 1
+    return Fit(text, size, drawn, chosen, True)

@@ -17,6 +17,10 @@ from graphc.ir.tensor import Tensor
 
 Scope = tuple[str, ...]
 
+#: the deepest scope drawn: a deeper path (a name ``a/a/.../W`` 1500 scopes deep) keeps its
+#: first levels and joins the rest into the last, so nothing downstream nests that deep
+MAX_SCOPE_DEPTH = 64
+
 
 @dataclass(frozen=True)
 class View:
@@ -118,11 +122,20 @@ def _halves(g: Graph, ids: tuple[int, ...]) -> dict[int, bool]:
     return out
 
 
+def bounded(parts: list[str]) -> Scope:
+    """The scope of path ``parts`` (empty parts dropped), at most ``MAX_SCOPE_DEPTH`` levels:
+    the levels past the last joined into it with ``/``, so its ``"/".join`` is unchanged."""
+    parts = [p for p in parts if p]
+    if len(parts) <= MAX_SCOPE_DEPTH:
+        return tuple(parts)
+    return (*parts[:MAX_SCOPE_DEPTH - 1], "/".join(parts[MAX_SCOPE_DEPTH - 1:]))
+
+
 def scope_of_name(name: str | None) -> Scope:
-    """``"mlp/0/W"`` -> ``("mlp", "0")``."""
+    """``"mlp/0/W"`` -> ``("mlp", "0")`` (bounded: ``bounded``)."""
     if not name:
         return ()
-    return tuple(p for p in name.split("/")[:-1] if p)
+    return bounded(name.split("/")[:-1])
 
 
 def _common(scopes: list[Scope]) -> Scope:
@@ -158,7 +171,32 @@ def _scopes(g: Graph, ids: tuple[int, ...], backward: dict[int, bool]) -> dict[i
 
 
 def _scope_of(g: Graph, i: int, out: dict[int, Scope | None], recorded: bool) -> Scope | None:
-    """The scope of node ``i`` (see ``_scopes``), given those of the nodes before it."""
+    """The scope of node ``i`` (see ``_scopes``), given those of the nodes before it. A gradient
+    node whose forward node lies outside the view (a Function's schedule, a Tensor target)
+    follows the chain of forward nodes, as deep as it goes, without recursing."""
+    chain = [i]
+    while (fwd := _forward_of(g, chain[-1])) is not None and fwd not in out:
+        chain.append(fwd)
+    found: dict[int, Scope | None] = {}
+    for k in reversed(chain):
+        found[k] = _own_scope(g, k, out, found, recorded)
+    return found[i]
+
+
+def _forward_of(g: Graph, i: int) -> int | None:
+    """The forward node whose scope gradient node ``i`` takes, else None."""
+    n = g.node(i)
+    info = n.info
+    if (isinstance(info.get("optimizer"), str) or n.role in ("input", "param")
+            or isinstance(info.get("scope"), str)):
+        return None
+    fwd = info.get("grad_of")
+    return fwd if isinstance(fwd, int) and 0 <= fwd < i else None
+
+
+def _own_scope(g: Graph, i: int, out: dict[int, Scope | None], found: dict[int, Scope | None],
+               recorded: bool) -> Scope | None:
+    """The scope of node ``i``; that of its forward node is in ``out`` or ``found``."""
     n = g.node(i)
     info = n.info
     if isinstance(info.get("optimizer"), str):
@@ -166,11 +204,10 @@ def _scope_of(g: Graph, i: int, out: dict[int, Scope | None], recorded: bool) ->
     if n.role in ("input", "param"):
         return scope_of_name(n.name)
     if isinstance(info.get("scope"), str):
-        return tuple(p for p in info["scope"].split("/") if p)
-    fwd = info.get("grad_of")
-    if isinstance(fwd, int) and 0 <= fwd < i:
-        # the forward node may lie outside the view (a Function's schedule)
-        s = out[fwd] if fwd in out else _scope_of(g, fwd, out, recorded)
+        return bounded(info["scope"].split("/"))
+    fwd = _forward_of(g, i)
+    if fwd is not None:
+        s = out[fwd] if fwd in out else found[fwd]
         return s if s is not None else ()
     if n.role == "constant":
         return None
