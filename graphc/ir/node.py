@@ -34,6 +34,12 @@ def user_location() -> str:
     return "<graphc>:0"
 
 
+def short_loc(loc: str) -> str:
+    """``model.py:12`` from ``/path/to/model.py:12`` (diagrams, generated comments)."""
+    file, sep, line = loc.rpartition(":")
+    return f"{os.path.basename(file)}:{line}" if sep else os.path.basename(loc)
+
+
 def at_user(message: str, loc: str | None = None) -> str:
     """``message`` ended by the line every build-time error ends with: ``at file:line`` of the
     user's code (``loc``, or the first frame outside graphc)."""

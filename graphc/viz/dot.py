@@ -10,7 +10,6 @@ through ``html``; node and cluster ids are generated.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.node import Node
+from graphc.ir.node import Node, short_loc
 from graphc.ir.opdef import get_op
 from graphc.ops.indexing import index_text
 from graphc.viz.view import Scope, View, make_view
@@ -144,12 +143,6 @@ def shape_text(n: Node) -> str:
     """``(B, 16)``, with the dtype when it is not float64."""
     s = str(n.shape)
     return s if n.dtype == np.float64 else f"{s} {n.dtype}"
-
-
-def short_loc(loc: str) -> str:
-    """``model.py:12`` from ``/path/to/model.py:12``."""
-    file, sep, line = loc.rpartition(":")
-    return f"{os.path.basename(file)}:{line}" if sep else os.path.basename(loc)
 
 
 def _attr_value(k: str, v: Any) -> str:

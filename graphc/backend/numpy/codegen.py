@@ -9,7 +9,6 @@ objects the code needs are passed in through its namespace.
 from __future__ import annotations
 
 import math
-import os
 import re
 from typing import Any
 
@@ -20,7 +19,7 @@ from graphc.backend.numpy.plans import PlanCache
 from graphc.errors import ShapeError
 from graphc.ir.dims import Shape, definitely_equal, is_symbol, same_shape
 from graphc.ir.graph import Graph
-from graphc.ir.node import Node, at_user, describe, where_built
+from graphc.ir.node import Node, at_user, describe, short_loc, where_built
 from graphc.ir.opdef import all_ops, get_op
 from graphc.ir.program import Program
 from graphc.ops import kernels
@@ -415,10 +414,9 @@ class _Emitter:
 
 
 def _short_loc(loc: str) -> str:
-    """``model.py:12`` of a ``/path/to/model.py:12`` location, for a comment; a file name is a
-    user string, so one with anything but letters, digits and ``_.-`` is left out."""
-    file, _, line = (loc if isinstance(loc, str) else "?").rpartition(":")
-    name = os.path.basename(file)
+    """``short_loc`` for a comment: a file name is a user string, so one with anything but
+    letters, digits and ``_.-`` is left out."""
+    name, _, line = short_loc(loc if isinstance(loc, str) else "?").rpartition(":")
     return f"{name}:{line}" if _SAFE_NAME.fullmatch(name) and line.isdigit() else "?"
 
 
