@@ -8,7 +8,7 @@ from graphc.autodiff import GradCheckError, check_grad, grad
 from graphc.backend.function import Function, compile
 from graphc.errors import NonFiniteError, ShapeError, ShapeWarning
 from graphc.io import load, save
-from graphc.ir.dims import Shape
+from graphc.ir.dims import Dim, Shape
 from graphc.ir.graph import Graph
 from graphc.ir.tensor import Tensor
 from graphc.ops import *  # noqa: F403  (every op builder: gc.add, gc.sum, ...)
@@ -16,7 +16,7 @@ from graphc.ops.evaluate import evaluate
 from graphc.viz import render, to_dot, to_networkx
 
 __all__ = [
-    "Function", "GradCheckError", "Graph", "NonFiniteError", "Shape", "ShapeError", "ShapeWarning",
+    "Dim", "Function", "GradCheckError", "Graph", "NonFiniteError", "Shape", "ShapeError", "ShapeWarning",
     "Tensor", "check_grad", "compile", "evaluate", "grad", "load", "nn", "optim", "render", "save",
     "to_dot", "to_networkx",
 ]

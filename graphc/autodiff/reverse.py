@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, definitely_equal, same_shape
+from graphc.ir.dims import Shape, definitely_equal, is_symbolic, same_shape
 from graphc.ir.node import Node, at_user, user_location
 from graphc.ir.nxgraph import depends_on, needed
 from graphc.ir.opdef import get_op
@@ -46,8 +46,8 @@ def sum_to(g: Tensor, shape: Shape, *, forward: Node | None = None, operand: int
         if definitely_equal(d, 1) and not definitely_equal(have[lead + i], 1)
     )
     prov: dict[str, Any] = {"unbroadcast": True, "axes": axes,
-                            "reduces": tuple(sorted({d for a in axes if isinstance(d := have[a],
-                                                                                 str)}))}
+                            "reduces": tuple(sorted({str(d) for a in axes
+                                                     if is_symbolic(d := have[a])}))}
     if forward is not None:
         prov.update(forward=forward.id, forward_op=forward.op, operand=operand,
                     forward_loc=forward.loc)

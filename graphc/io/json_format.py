@@ -1,9 +1,9 @@
 """The graphc model file: a Graph as JSON, arrays as base64 raw bytes, validated on load.
 
-Layout (format ``"graphc.graph"``, version 1)::
+Layout (format ``"graphc.graph"``, version 2)::
 
     {
-      "format": "graphc.graph",  "version": 1,  "graphc": "0.1.0" (writer, informational),
+      "format": "graphc.graph",  "version": 2,  "graphc": "0.1.0" (writer, informational),
       "name": "curve_fit",  "strict": false,
       "nodes": [   # in id order, which is a topological order
         {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"}, "shape": ["B", 1],
@@ -20,7 +20,11 @@ Layout (format ``"graphc.graph"``, version 1)::
 JSON list stands for a Python tuple; the rarer types are one-key objects: ``{"shape": [...]}``
 (a ``gc.Shape``), ``{"list": [...]}``, ``{"dict": [[k, v], ...]}``, ``{"dtype": "<f8"}``,
 ``{"float": "nan"}`` (non-finite floats), ``{"scalar": ARRAY}`` (a numpy scalar),
-``{"array": ARRAY}``, ``{"slice": [start, stop, step]}``.
+``{"array": ARRAY}``, ``{"slice": [start, stop, step]}``, ``{"dim": "B*T"}`` (a symbolic
+dim, its canonical text). A node's ``shape`` holds ints and dims as canonical text (``"B"``,
+``"T - 1"``); dim texts are parsed by the dim grammar of ``graphc.ir.dims`` (ints, names,
+``+ - * // %``, parentheses), never evaluated. Version 1 (before dim expressions) spelled a
+symbol in a ``shape`` attribute as a plain string; such a string still loads as a dim.
 
 ``load`` never executes anything from the file (no pickle, no eval). It checks the schema,
 every reference (operands, provenance ids, params, outputs), that the graph is acyclic
@@ -62,14 +66,14 @@ import numpy as np
 
 from graphc._version import __version__
 from graphc.io.meta import meta_problem
-from graphc.ir.dims import Shape, same_shape
+from graphc.ir.dims import Dim, Shape, parse_dim, same_shape
 from graphc.ir.dtypes import ALLOWED_KINDS
 from graphc.ir.graph import BUILD_CHECKS, Graph
 from graphc.ir.node import SOURCE_ROLES, Node, freeze_attrs
 from graphc.ir.opdef import check_node, get_op
 
 FORMAT_NAME = "graphc.graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: the most nodes ``load`` accepts by default (the biggest models here have a few thousand)
 MAX_NODES = 100_000
 #: the most bytes one node's value may take by default, each symbol counted as 1: 2 GiB, e.g.
@@ -106,6 +110,8 @@ def _encode_value(v: Any, where: str) -> Any:
         return v if math.isfinite(v) else {"float": repr(v)}
     if isinstance(v, Shape):
         return {"shape": [_encode_value(d, where) for d in v]}
+    if isinstance(v, Dim):
+        return {"dim": str(v)}
     if isinstance(v, tuple):
         return [_encode_value(x, where) for x in v]
     if isinstance(v, list):
@@ -131,7 +137,7 @@ def _encode_node(n: Node, n_nodes: int) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": n.id, "op": n.op, "inputs": list(n.inputs),
         "attrs": {k: _encode_value(v, f"attribute {k!r} of node {n.id}") for k, v in n.attrs},
-        "shape": list(n.shape),
+        "shape": [d if isinstance(d, int) else str(d) for d in n.shape],
         "dtype": n.dtype.name if n.dtype.isnative else n.dtype.str,  # byte order kept
         "name": n.name, "loc": n.loc,
         "meta": {k: _encode_value(v, f"meta {k!r} of node {n.id}") for k, v in n.meta},
@@ -236,6 +242,18 @@ def _decode_shape(v: Any, where: str) -> Shape:
         raise _fail(where, f"bad shape {json.dumps(v)[:60]}: {e}") from None
 
 
+def _decode_dim(v: Any, where: str) -> Dim:
+    """A symbolic dim: its canonical text, parsed by the dim grammar (never evaluated)."""
+    _expect(v, str, where, "a dim expression string")
+    try:
+        d = parse_dim(v)
+    except ValueError as e:  # ShapeError
+        raise _fail(where, str(e)) from None
+    if not isinstance(d, Dim):
+        raise _fail(where, f"dim {v!r} has no symbol (an int is stored as an int)")
+    return d
+
+
 def _decode_array(v: Any, where: str) -> np.ndarray:
     _expect(v, dict, where, 'an array {"dtype", "shape", "data"}')
     _keys(v, ("dtype", "shape", "data"), (), where)
@@ -297,12 +315,26 @@ def _decode_value(v: Any, where: str) -> Any:
             return a[()]
         if tag == "array":
             return _decode_array(x, where)
+        if tag == "dim":
+            return _decode_dim(x, where)
         if tag == "slice":
             if not isinstance(x, list) or len(x) != 3:
                 raise _fail(where, "a slice is [start, stop, step]")
             return slice(*(_decode_value(e, where) for e in x))
         raise _fail(where, f"unknown value tag {tag!r}")
     raise _fail(where, f"unexpected value {v!r}")
+
+
+def _upgrade_attrs(attrs: dict[str, Any], version: int, where: str) -> dict[str, Any]:
+    """A string in a ``shape`` attribute is a dim's spelling (version 1 wrote symbols so;
+    version 2 tags dims: ``{"dim": "B*T"}``), parsed by the dim grammar."""
+    shape = attrs.get("shape")
+    if isinstance(shape, tuple) and any(isinstance(d, str) for d in shape):
+        try:
+            attrs["shape"] = tuple(Shape(shape))
+        except ValueError as e:
+            raise _fail(f"{where}: attribute 'shape'", str(e)) from None
+    return attrs
 
 
 def _decode_mapping(v: Any, where: str) -> dict[str, Any]:
@@ -354,6 +386,8 @@ class _Limits:
 
     max_nodes: int
     max_bytes: int
+    #: the file's format version (1: symbolic dims in attributes were plain strings)
+    version: int = 0
 
 
 def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
@@ -373,7 +407,8 @@ def _build_node(i: int, rn: dict, nodes: list[Node], n_total: int,
                 dtype=_decode_dtype(rn["dtype"], f"{where}: dtype"),
                 name=_decode_name(rn["name"], where),
                 loc=_expect(rn["loc"], str, f"{where}: loc", "a 'file:line' string"),
-                attrs=_decode_mapping(rn["attrs"], f"{where}: attribute"),
+                attrs=_upgrade_attrs(_decode_mapping(rn["attrs"], f"{where}: attribute"),
+                                     limits.version, where),
                 meta=_decode_mapping(rn["meta"], f"{where}: meta"))
     _check_size(s, limits.max_bytes)
     _check_meta(s, n_total)
@@ -494,6 +529,7 @@ def _same(where: str, what: str, a: np.ndarray, shape: Shape, dtype: np.dtype) -
 def _decode(doc: Any, limits: _Limits) -> Graph:
     """The Graph of a parsed model file, every part of it checked."""
     name, strict = _decode_header(doc)
+    limits = _Limits(limits.max_nodes, limits.max_bytes, doc["version"])
     raw_nodes = _node_list(doc["nodes"], limits.max_nodes)
     _check_references(raw_nodes)
     raw_params = _expect(doc["params"], dict, "params", "an object name -> array")

@@ -10,7 +10,7 @@ messages) rely on it::
     forward_loc             a string                  gc.grad: the forward node's file:line
     operand                 an int >= 0               sum_to: which operand was unbroadcast
     axes                    a list of ints >= 0       sum_to: the axes summed
-    reduces                 a list of symbol names    sum_to: the symbols summed over
+    reduces                 a list of dim texts       sum_to: the symbolic dims summed over
     unbroadcast, zero_gradient   true or false        sum_to; gc.grad of an unrelated x
     scope, optimizer        a string                  gc.nn modules, Graph.scope; gc.optim
     hint                    a string                  a loss: what its run-time error adds
@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from graphc.ir.dims import Dim, parse_dim
 from graphc.ir.opdef import all_ops
 
 
@@ -62,8 +63,16 @@ def _axes(v: Any, n_nodes: int) -> bool:
 
 
 def _symbols(v: Any, n_nodes: int) -> bool:
-    return type(v) is tuple and all(type(s) is str and s.isidentifier() and s.isascii()
-                                    for s in v)
+    return type(v) is tuple and all(type(s) is str and _is_dim(s) for s in v)
+
+
+def _is_dim(s: str) -> bool:
+    """A symbolic dim's canonical text (``B``, ``B*T``), checked by the dim grammar."""
+    try:
+        d = parse_dim(s)
+    except ValueError:
+        return False
+    return isinstance(d, Dim) and str(d) == s
 
 
 #: each key graphc writes: what its value must be (for messages) and the test of it
@@ -77,7 +86,7 @@ KNOWN: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
     "forward_loc": ("a string", _string),
     "operand": ("an int >= 0", _index),
     "axes": ("a list of ints >= 0", _axes),
-    "reduces": ("a list of symbol names", _symbols),
+    "reduces": ("a list of symbolic dims (canonical text)", _symbols),
     "unbroadcast": ("true or false", _flag),
     "zero_gradient": ("true or false", _flag),
     "scope": ("a string", _string),

@@ -102,6 +102,10 @@ class OpDef:
     binding_only: bool = False
     #: where a size-1 axis of the result comes from (the broadcast lint; see AxisSourceFn)
     axis_source: AxisSourceFn | None = None
+    #: ``requires(node, operands) -> [Constraint]``: conditions on the symbols that the shape
+    #: rule assumed (a slice's bounds within its axis, equal element counts of a reshape),
+    #: checked when the symbols are bound at call time
+    requires: Callable[[Node, Sequence[Node]], list] | None = None
     #: faster numpy lowerings for some operands, tried in order before ``emit``
     kernels: tuple[Kernel, ...] = ()
     doc: str = ""

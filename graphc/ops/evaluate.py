@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.binding import bind, convert_input
+from graphc.ir.binding import bind, check_constraints, constraints_of, convert_input
+from graphc.ir.dims import bind_attrs
 from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.opdef import get_op
@@ -63,7 +64,15 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
     # gradient of shape (B, n) needs B)
     inputs = [g.node(i) for i in sorted(fed) if g.node(i).role == "input"]
     arrays = [convert_input(n, fed[n.id]) for n in inputs]
-    binding = bind(inputs, arrays)
+    bound_by: dict[str, str] = {}
+    binding = bind(inputs, arrays, bound_by=bound_by)
+    unbound = [s for n in nodes for s in n.shape.symbols if s not in binding]
+    if unbound:
+        n = next(n for n in nodes if unbound[0] in n.shape.symbols)
+        raise ShapeError(at_user(f"{n.op} node %{n.id} has shape {n.shape}, but no input "
+                                 f"binds {', '.join(dict.fromkeys(unbound))}", n.loc))
+    check_constraints(constraints_of(nodes, lambda n: [g.node(i) for i in n.inputs]),
+                      binding, bound_by)
     values: dict[int, Any] = dict(zip((n.id for n in inputs), arrays))
     for n in nodes:
         if n.role == "input":
@@ -79,15 +88,11 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
         if n.role == "constant":
             values[n.id] = n.value
             continue
-        unbound = [s for s in n.shape.symbols if s not in binding]
-        if unbound:
-            raise ShapeError(at_user(f"{n.op} node %{n.id} has shape {n.shape}, but no input "
-                                     f"binds {', '.join(unbound)}", n.loc))
         shape = n.shape.bind(binding)
         try:
             with np.errstate(all="ignore"):
-                v = np.asarray(get_op(n.op).compute([values[i] for i in n.inputs], n.attr,
-                                                    shape))
+                v = np.asarray(get_op(n.op).compute([values[i] for i in n.inputs],
+                                                    bind_attrs(n.attr, binding), shape))
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
             raise runtime_error(n, e) from e
         if v.shape != shape or v.dtype != n.dtype:

@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, broadcast_dims, definitely_equal, is_symbol, normalize_axis
+from graphc.ir.dims import (
+    Constraint,
+    Dim,
+    Shape,
+    at_least,
+    broadcast_dims,
+    definitely_equal,
+    is_symbolic,
+    normalize_axis,
+    same_shape,
+)
 from graphc.ir.dtypes import check_dtype
 from graphc.ir.opdef import OpDef, register
 from graphc.ir.tensor import Tensor
@@ -26,6 +37,11 @@ def _int(v: Any, what: str) -> int | None:
     return int(v.__index__())
 
 
+def _bound(v: Any, what: str) -> int | Dim | None:
+    """A slice bound: None, an int, or a dim (a position counted from the start)."""
+    return v if isinstance(v, Dim) else _int(v, what)
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -40,15 +56,17 @@ def _is_normalized(index: Any) -> bool:
         ok = len(item) == kinds[item[0]] and (
             item[0] == "new"
             or (item[0] == "int" and _is_int(item[1]))
-            or (item[0] == "slice" and all(v is None or _is_int(v) for v in item[1:])
-                and item[3] != 0))
+            or (item[0] == "slice" and all(v is None or _is_int(v) or isinstance(v, Dim)
+                                           for v in item[1:3])
+                and (item[3] is None or _is_int(item[3])) and item[3] != 0))
         if not ok:
             raise TypeError(f"malformed index entry {item!r}")
     return True
 
 
 def normalize_index(index: Any, ndim: int) -> tuple[tuple, ...]:
-    """A basic numpy index as a hashable tuple of ("int", i) / ("slice", a, b, c) / ("new",)."""
+    """A basic numpy index as a hashable tuple of ("int", i) / ("slice", a, b, c) / ("new",);
+    slice bounds may be dims (``x[:, T - 1:]``, a concatenate's gradient ``g[:, T:T + S]``)."""
     if _is_normalized(index):
         n_real = sum(1 for i in index if i[0] != "new")
         if n_real > ndim:
@@ -71,53 +89,93 @@ def normalize_index(index: Any, ndim: int) -> tuple[tuple, ...]:
             step = _int(item.step, "slice step")
             if step == 0:
                 raise ShapeError("slice step cannot be zero")
-            out.append(("slice", _int(item.start, "slice start"), _int(item.stop, "slice stop"),
-                        step))
+            out.append(("slice", _bound(item.start, "slice start"),
+                        _bound(item.stop, "slice stop"), step))
         elif isinstance(item, Tensor) or isinstance(item, (list, np.ndarray)):
             raise TypeError(
                 "only basic indexing (ints, slices, None, ...) is supported; to pick entries "
                 "by an integer tensor use gc.take_along_axis"
             )
+        elif isinstance(item, Dim):
+            raise TypeError(f"index {item}: index a symbolic axis by an int (x[:, -1]) or a "
+                            "slice (x[:, T - 1:T])")
         else:
             out.append(("int", _int(item, "index")))
     return tuple(out)
 
 
-def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> Shape:
-    """The shape of ``x[index]`` for a normalized basic index."""
+def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> tuple[Shape, list[Constraint]]:
+    """The shape of ``x[index]`` for a normalized basic index, and the conditions on the
+    symbols it assumes (see ``_slice_size``)."""
     dims = iter(enumerate(shape))
     out: list[Any] = []
+    needs: list[Constraint] = []
     for item in index:
         if item[0] == "new":
             out.append(1)
             continue
         axis, d = next(dims)
+        where = f"{index_text(index)} on axis {axis} of size {d}"
         if item[0] == "int":
             i = item[1]
-            if not is_symbol(d) and not -d <= i < d:
+            if is_symbolic(d):
+                lo = i + 1 if i >= 0 else -i
+                needs += at_least(d, lo, f"index {where} needs {d} >= {lo}")
+            elif not -d <= i < d:
                 raise ShapeError(f"index {i} is out of bounds for axis {axis} of size {d}")
         else:
-            sl = slice(*item[1:])
-            if is_symbol(d):
-                if item[1:] not in ((None, None, None), (None, None, 1), (None, None, -1)):
-                    raise ShapeError(
-                        f"slicing the symbolic dim {d} (axis {axis}) with {_fmt_item(item)} gives"
-                        " a size that is not known when the graph is built; slice it whole (: or"
-                        " ::-1)"
-                    )
-                out.append(d)
-            else:
-                out.append(len(range(d)[sl]))
+            size, more = _slice_size(d, *item[1:], where=f"slice {where}")
+            out.append(size)
+            needs += more
     out.extend(d for _, d in dims)
-    return Shape(out)
+    return Shape(out), needs
 
 
-def _fmt_item(item: tuple) -> str:
+def _slice_size(d: Any, start: Any, stop: Any, step: int | None,
+                where: str) -> tuple[Any, list[Constraint]]:
+    """The length of ``range(d)[start:stop:step]``.
+
+    With ints only, numpy's (clamping) rule. With a symbolic size or bound, every bound must
+    lie within the axis and the range must not run backwards (``x[:, 3:]`` needs T >= 3;
+    numpy would give an empty axis for T < 3): those conditions are returned and checked
+    when the symbols are bound, so a result is never silently clamped.
+    """
+    step = 1 if step is None else step
+    if not any(isinstance(v, Dim) for v in (d, start, stop)):
+        return len(range(d)[slice(start, stop, step)]), []
+    k = abs(step)
+    if start is None and stop is None:
+        return (d + k - 1) // k, []
+    needs: list[Constraint] = []
+
+    def position(v, default, last):
+        """A bound as a position in [0, last] (``last``: d, or d - 1 stepping down)."""
+        if v is None:
+            return default
+        p = d + v if isinstance(v, int) and v < 0 else v
+        needs.extend(at_least(p, 0, f"{where} needs {p} >= 0"))
+        needs.extend(at_least(last, p, f"{where} needs {last} >= {p}"))
+        return p
+
+    if step > 0:
+        lo, hi = position(start, 0, d), position(stop, d, d)
+    else:
+        hi, lo = position(start, d - 1, d - 1), position(stop, -1, d - 1)
+    needs.extend(at_least(hi, lo, f"{where} needs {hi} >= {lo}"))
+    return (hi - lo + k - 1) // k, needs
+
+
+def _fmt_item(item: tuple, code: Callable[[Any], str] = str) -> str:
+    """One index entry as numpy spells it; ``code`` spells a dim bound (ints are spelled
+    ``str(int(v))``: nothing else from an attribute reaches generated code)."""
+    def bound(v: Any) -> str:
+        return "" if v is None else code(v) if isinstance(v, Dim) else str(int(v))
+
     if item[0] == "int":
-        return str(int(item[1]))  # ints only: nothing else can reach generated code
+        return str(int(item[1]))
     if item[0] == "new":
         return "None"
-    start, stop, step = ("" if v is None else str(int(v)) for v in item[1:])
+    start, stop, step = bound(item[1]), bound(item[2]), bound(item[3])
     return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
@@ -126,9 +184,10 @@ def index_text(index: tuple[tuple, ...]) -> str:
     return "[" + ", ".join(_fmt_item(i) for i in index) + "]"
 
 
-def index_code(index: tuple[tuple, ...]) -> str:
-    """Source text of a normalized index, e.g. ``:, 0, None`` (built from ints only)."""
-    items = [_fmt_item(i) for i in index]
+def index_code(index: tuple[tuple, ...], dim: Callable[[Any], str]) -> str:
+    """Source text of a normalized index, e.g. ``:, 0, None`` or ``:, (s0 - 1):`` (ints, and
+    dims spelled by ``dim``: the generated code's expression of its symbols)."""
+    items = [_fmt_item(i, lambda v: f"({dim(v)})") for i in index]
     return ", ".join(items) + ("," if len(items) == 1 else "")
 
 
@@ -141,7 +200,11 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 
 def _getitem_infer(nodes, attrs):
-    return indexed_shape(nodes[0].shape, attrs["index"]), nodes[0].dtype
+    return indexed_shape(nodes[0].shape, attrs["index"])[0], nodes[0].dtype
+
+
+def _getitem_requires(node, operands):
+    return indexed_shape(operands[0].shape, node.attr["index"])[1]
 
 
 def _getitem_vjp(g, out, x, at, need):
@@ -170,8 +233,9 @@ def _getitem_axis_source(node, src, axis):
 register(OpDef(
     name="getitem", kind="index", infer=_getitem_infer,
     compute=lambda args, attrs, shape: args[0][kernels.index_from_attr(attrs["index"])],
-    emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'])}]",
+    emit=lambda args, attrs, ctx: f"{args[0]}[{index_code(attrs['index'], ctx.dim)}]",
     vjp=_getitem_vjp, view=True, doc=getitem.__doc__, attrs=("index",),
+    requires=_getitem_requires,
     normalize=lambda nodes, attrs: {"index": normalize_index(attrs["index"], nodes[0].ndim)},
     # basic indexing is a view, but x[0, 1] with every axis indexed is a numpy scalar (a copy)
     returns_view=lambda node, contiguous: node.ndim != 0, axis_source=_getitem_axis_source,
@@ -180,8 +244,8 @@ register(OpDef(
 
 def _getitem_grad_infer(nodes, attrs):
     shape = Shape(attrs["shape"])
-    want = indexed_shape(shape, attrs["index"])
-    if want != nodes[0].shape:
+    want = indexed_shape(shape, attrs["index"])[0]
+    if not same_shape(want, nodes[0].shape):
         raise ShapeError(f"gradient of shape {nodes[0].shape} does not fit {shape}[index]")
     return shape, nodes[0].dtype
 
@@ -190,7 +254,7 @@ def _getitem_grad_emit(args, attrs, ctx):
     dt = ctx.ref(ctx.node.dtype, "dt")
     # slices are not expressions: ``xp.s_[:, 1:3]`` builds the index tuple
     return (f"rt.getitem_grad({args[0]}, {ctx.shape}, "
-            f"xp.s_[{index_code(attrs['index'])}], {dt})")
+            f"xp.s_[{index_code(attrs['index'], ctx.dim)}], {dt})")
 
 
 register(OpDef(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Numel, Shape, definitely_equal, normalize_axes, normalize_axis
+from graphc.ir.dims import Shape, definitely_equal, normalize_axes, normalize_axis, static_numel
 from graphc.ir.dtypes import check_dtype, probe_dtype
 from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
@@ -116,14 +116,14 @@ def _sumsq_when(n, ins, prog) -> bool:
             and prog.node(d).dtype == n.dtype and prog.node(d).ndim >= 1
             and prog.only_reader(sq.id, n.id) and not prog.kept(sq.id)
             and sorted(n.attr["axis"]) == list(range(sq.ndim))
-            and Numel(sq.shape).coef <= kernels.SUM_OF_SQUARES_DOT_MAX)
+            and static_numel(sq.shape) <= kernels.SUM_OF_SQUARES_DOT_MAX)
 
 
 def _sumsq_emit(args, attrs, ctx):
     flat = ctx.flat(0)
     if flat is None:
         return f"rt.sum_of_squares({args[0]})"  # checks the size itself
-    if not Numel(ctx.inputs[0].shape).syms:
+    if ctx.inputs[0].shape.is_concrete:
         return f"xp.dot({flat}, {flat})"  # a static size, at most the limit (``when``)
     limit = kernels.SUM_OF_SQUARES_DOT_MAX
     return f"(xp.dot({flat}, {flat}) if {flat}.size <= {limit} else rt.sum_of_squares({flat}))"

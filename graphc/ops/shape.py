@@ -11,14 +11,16 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import (
-    Numel,
+    Dim,
     Shape,
     broadcast_shapes,
     check_dim,
     definitely_equal,
-    is_symbol,
+    equal_dims,
+    is_symbolic,
     normalize_axes,
     normalize_axis,
+    numel,
     same_shape,
 )
 from graphc.ir.opdef import Kernel, OpDef, register
@@ -62,8 +64,13 @@ _SWAP_T = Kernel(".T", lambda n, ins, prog: n.ndim == 2 and n.attr["axis1"] != n
 _TRANSPOSE_T = Kernel(".T", lambda n, ins, prog: tuple(n.attr["axes"]) == (1, 0), _dot_t)
 
 def reshape(x: Any, shape: Any) -> Tensor:
-    """numpy reshape. Symbolic dims carry through; one -1 is inferred when it is one dim."""
-    return apply("reshape", [x], shape=(shape,) if isinstance(shape, (int, str)) else shape)
+    """numpy reshape. Dims may be expressions: ``(B, T, d) -> (B*T, d) -> (B, T, d)``; one
+    -1 is inferred when the element count divides exactly (``B*T*d / d`` is ``B*T``).
+
+    The element counts must be equal as expressions; when they differ only in which symbols
+    they read (``(N, d) -> (B, T, d)``), they are checked to be equal at call time."""
+    single = isinstance(shape, (int, str, Dim)) and not isinstance(shape, bool)
+    return apply("reshape", [x], shape=(shape,) if single else shape)
 
 
 def _fmt(dims) -> str:
@@ -71,7 +78,8 @@ def _fmt(dims) -> str:
 
 
 def _is_hole(d: object) -> bool:
-    return not isinstance(d, (str, bool)) and hasattr(d, "__index__") and d.__index__() == -1
+    return (not isinstance(d, (str, bool, Dim)) and hasattr(d, "__index__")
+            and d.__index__() == -1)
 
 
 def _normalize_reshape(nodes, attrs):
@@ -86,25 +94,44 @@ def _normalize_reshape(nodes, attrs):
         raise ShapeError(f"reshape target {_fmt(target)} has more than one -1")
     known = [check_dim(d, "reshape dim") for i, d in enumerate(target) if i not in holes]
     if holes:
-        have = Numel(x.shape)
-        q = have.divide(Numel(known))
+        have, rest = numel(x.shape), numel(known)
+        q = _divide(have, rest)
         if q is None:
             raise ShapeError(
-                f"cannot infer the -1 in {_fmt(target)} from {x.shape}: it would be "
-                f"{have} / {Numel(known)}, which is not a single int or symbol (a symbolic "
-                "dim can only be carried through whole)"
+                f"cannot infer the -1 in {_fmt(target)} from {x.shape}: {have} elements are "
+                f"not a whole multiple of {rest} for every binding; write that dim out"
             )
         known.insert(holes[0], q)
     return {"shape": tuple(known)}
 
 
+def _divide(a, b):
+    """a / b as a dim when exact for every binding, else None."""
+    if isinstance(a, Dim):
+        return a.divide_exact(b)
+    if isinstance(b, Dim):
+        return None if a else 0
+    return a // b if b and a % b == 0 else None  # 0 / 0 is ambiguous: numpy refuses too
+
+
+def _reshape_requires(node, operands):
+    """The element counts, when they are equal only for some bindings."""
+    x = operands[0]
+    return equal_dims(numel(node.shape), numel(x.shape),
+                      f"reshape {x.shape} -> {node.shape} needs {numel(node.shape)} == "
+                      f"{numel(x.shape)}")
+
+
 def _reshape_infer(nodes, attrs):
     x, out = nodes[0], Shape(attrs["shape"])
-    if Numel(out) != Numel(x.shape):
-        raise ShapeError(
-            f"cannot reshape {x.shape} ({Numel(x.shape)} elements) to {out} ({Numel(out)} "
-            "elements)"
-        )
+    have, want = numel(x.shape), numel(out)
+    if have != want and not (isinstance(have, Dim) and isinstance(want, Dim)
+                             and have.symbols != want.symbols):
+        # counts over the same symbols are equal only as the same expression (4*B and 5*B
+        # never match; 12 and 4*B only at one B); over different ones (N vs B*T) they are
+        # checked when the symbols are bound
+        raise ShapeError(f"cannot reshape {x.shape} ({have} elements) to {out} ({want} "
+                         "elements)")
     return out, x.dtype
 
 
@@ -114,6 +141,7 @@ register(OpDef(
     emit=lambda args, attrs, ctx: f"xp.reshape({args[0]}, {ctx.shape})",
     vjp=lambda g, out, x, at, need: [reshape(g, x[0].shape)],
     normalize=_normalize_reshape, view=True, doc=reshape.__doc__, attrs=("shape",),
+    requires=_reshape_requires,
     returns_view=_contiguous_only, same_values=True, axis_source=_written,
 ))
 
@@ -281,7 +309,7 @@ def _squeeze_infer(nodes, attrs):
     axes = normalize_axes(tuple(attrs["axis"]), x.ndim)
     for a in axes:
         if not definitely_equal(x.shape[a], 1):
-            why = " (a symbolic dim is not known to be 1)" if is_symbol(x.shape[a]) else ""
+            why = " (a symbolic dim is not known to be 1)" if is_symbolic(x.shape[a]) else ""
             raise ShapeError(f"cannot squeeze axis {a} of {x.shape}: its size is "
                              f"{x.shape[a]}, not 1{why}")
     return Shape(d for i, d in enumerate(x.shape) if i not in axes), x.dtype
@@ -325,16 +353,7 @@ def _concatenate_infer(nodes, attrs):
         for i, (a, b) in enumerate(zip(n.shape, first.shape)):
             if i != axis and not definitely_equal(a, b):
                 raise ShapeError(f"axis {i} differs: {n.shape} vs {first.shape}")
-        d = n.shape[axis]
-        if is_symbol(d):
-            if len(nodes) > 1:
-                raise ShapeError(
-                    f"cannot concatenate along the symbolic dim {d} (the result's size there "
-                    "would not be a single dim)"
-                )
-            total = d
-        else:
-            total += d
+        total = total + n.shape[axis]  # T + S when symbolic
     dims = list(first.shape)
     dims[axis] = total
     return Shape(dims), np.result_type(*[n.dtype for n in nodes])
@@ -346,12 +365,12 @@ def _concatenate_vjp(g, out, x, at, need):
     axis, start, grads = at["axis"], 0, []
     for t, nd in zip(x, need):
         size = t.shape[axis]
-        if nd:  # a single operand may have a symbolic size along the axis: no slice then
+        if nd:  # positions may be dims: g[:, T:T + S]
             grads.append(g if len(x) == 1 else
                          getitem(g, (slice(None),) * axis + (slice(start, start + size),)))
         else:
             grads.append(None)
-        start += size if isinstance(size, int) else 0
+        start = start + size
     return grads
 
 

@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphc.errors import ShapeError, ShapeWarning
-from graphc.ir.dims import Shape, broadcast_shapes, definitely_equal
+from graphc.ir.dims import Dim, Shape, broadcast_shapes, definitely_equal, is_symbolic
 from graphc.ir.node import Node, at_user
 from graphc.ir.opdef import get_op
 
@@ -180,7 +180,7 @@ class _Lint:
         then = f"the batch axes are then {res}" if tail else f"the result is then {res}"
         how = "declare it so, or " if self.nodes[k].role != "op" else ""
         return (f" Did you mean {self.who(k)} with shape {full}? ({how}reshape it: "
-                f"gc.reshape({self.var(k)}, {tuple(full)!r}); {then}.)")
+                f"gc.reshape({self.var(k)}, {full.source}); {then}.)")
 
     def fix(self, k: int, ref: int) -> Shape | None:
         """Operand k's dims re-placed to line up with operand ``ref``'s (a reshape of k).
@@ -205,8 +205,9 @@ class _Lint:
 
     # ------------------------------------------------------------------ rules
     def symbol_duplication(self) -> str | None:
-        """(a) A symbol in more axes of the result than in any one operand."""
-        for s in self.result.symbols:
+        """(a) A symbolic dim (``B``, ``B*T``) in more axes of the result than in any one
+        operand."""
+        for s in dict.fromkeys(d for d in self.result if is_symbolic(d)):
             axes = [i for i, d in enumerate(self.result) if definitely_equal(d, s)]
             per_operand = [sum(definitely_equal(d, s) for d in v) for v in self.views]
             if len(axes) <= max(per_operand):
@@ -216,7 +217,7 @@ class _Lint:
             return self._symbol_message(s, len(axes), max(per_operand), per_operand)
         return None
 
-    def _symbol_message(self, s: str, n_res: int, n_max: int, per: list[int]) -> str:
+    def _symbol_message(self, s: Dim, n_res: int, n_max: int, per: list[int]) -> str:
         having = [k for k, c in enumerate(per) if c]
         # fix the operand of lowest rank (the last among equals: usually the target),
         # lining it up with the highest-rank other operand that has the symbol
@@ -233,10 +234,10 @@ class _Lint:
                 res = None
             if res is not None and sum(definitely_equal(d, s) for d in res) <= n_max:
                 hint = self.hint(k, new, res)
-        times = "*".join([s] * n_res)
+        times = "*".join([str(s) if s.name else f"({s})"] * n_res)
         once = "once" if n_max == 1 else f"{n_max} times"
         return (
-            f"{self.head()}: the symbol {s} is in {n_res} axes of the result but at most "
+            f"{self.head()}: the {'symbol' if s.name else 'symbolic dim'} {s} is in {n_res} axes of the result but at most "
             f"{once} in any operand, so every {s}-entry of one operand meets every {s}-entry "
             f"of the other ({times} pairs, not {s}).{hint} If the {self.result} result is "
             "intended, write each stretched axis out: gc.expand_dims (or t[:, None] / "

@@ -186,6 +186,17 @@ def verify(prog: Program, before: Program | None = None, what: str = "",
             raise VerifyError(f"result {k} changed{where}: {a!r} became {b!r}")
 
 
+class _Every(dict):
+    """A binding of every symbol to one size."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __missing__(self, key: str) -> int:
+        return self.size
+
+
 def _random_feed(before: Program, prog: Program, seed: int, size: int):
     rng = np.random.default_rng(seed)
     feed_old: dict[Any, Any] = {}
@@ -193,7 +204,9 @@ def _random_feed(before: Program, prog: Program, seed: int, size: int):
     new_names = {prog.graph.node(i).name: i for i in prog.inputs}
     for i in before.inputs:
         n = before.graph.node(i)
-        shape = tuple(size if isinstance(d, str) else d for d in n.shape)
+        shape = n.shape.bind(_Every(size))
+        if min(shape, default=0) < 0:  # an expression dim too small for this size
+            return None, None
         if n.dtype.kind == "f":
             v = rng.standard_normal(shape).astype(n.dtype)
         elif n.dtype.kind == "b":

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.dims import Dim
 from graphc.ir.node import Node, short_loc
 from graphc.ir.opdef import get_op
 from graphc.ops.indexing import index_text
@@ -148,8 +149,8 @@ def shape_text(n: Node) -> str:
 def _attr_value(k: str, v: Any) -> str:
     if k == "index" and isinstance(v, tuple):
         return index_text(v)
-    if isinstance(v, tuple) and all(isinstance(d, (int, str)) for d in v) and any(
-            isinstance(d, str) for d in v):
+    if isinstance(v, tuple) and all(isinstance(d, (int, Dim)) for d in v) and any(
+            isinstance(d, Dim) for d in v):
         return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
 

@@ -17,11 +17,11 @@ TALLY = {"check_grad calls": 0, "directional comparisons": 0}
 
 def concrete(shape: Sequence[Any], B: int | None) -> tuple[int, ...]:
     """``shape`` with every symbol bound to ``B``."""
-    return tuple(B if isinstance(d, str) else d for d in shape)
+    return tuple(B if isinstance(d, (str, gc.Dim)) else d for d in shape)
 
 
 def has_symbol(*shapes: Sequence[Any]) -> bool:
-    return any(isinstance(d, str) for s in shapes for d in s)
+    return any(isinstance(d, (str, gc.Dim)) for s in shapes for d in s)
 
 
 def rng_for(label: str) -> np.random.Generator:

@@ -135,7 +135,7 @@ def _feed(g: gc.Graph) -> dict[str, np.ndarray]:
     """Every input at every symbol = 2: ones for floats, zeros for ints and bools."""
     feed = {}
     for name, t in g.inputs.items():
-        shape = tuple(2 if isinstance(d, str) else d for d in t.shape)
+        shape = tuple(2 if isinstance(d, (str, gc.Dim)) else d for d in t.shape)
         feed[name] = (np.ones(shape, dtype=t.dtype) if t.dtype.kind == "f"
                       else np.zeros(shape, dtype=t.dtype))
     return feed

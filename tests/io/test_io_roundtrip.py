@@ -81,7 +81,7 @@ def test_exact_round_trip(tmp_path, build):
 
 def test_file_layout():
     doc = json.loads(dumps(curve_fit(grad=False)))
-    assert doc["format"] == FORMAT_NAME == "graphc.graph" and doc["version"] == FORMAT_VERSION == 1
+    assert doc["format"] == FORMAT_NAME == "graphc.graph" and doc["version"] == FORMAT_VERSION == 2
     assert set(doc) == {"format", "version", "graphc", "name", "strict", "nodes", "params",
                         "outputs"}
     assert doc["nodes"][0] == {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"},

@@ -96,14 +96,14 @@ CORPUS = {
     "binary": (lambda: b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a text"),
     "top_list": (lambda: "[1, 2, 3]", "a JSON object at the top level"),
     "top_string": (lambda: '"graphc.graph"', "a JSON object at the top level"),
-    "duplicate_key": (lambda: TEXT.replace('"version": 1,', '"version": 1, "version": 1,'),
+    "duplicate_key": (lambda: TEXT.replace('"version": 2,', '"version": 2, "version": 2,'),
                       "duplicate key 'version'"),
     "nan_token": (lambda: TEXT.replace('"strict": false', '"strict": NaN'), "NaN"),
     "too_deep": (_deep, "nested too deeply"),
     # ------------------------------------------------------------------ format / version
     "no_format": (drop(lambda d: d, "format"), "not a graphc model file.*no 'format'"),
     "wrong_format": (set_top(format="onnx"), r"not a graphc model file \(format 'onnx'"),
-    "newer_version": (set_top(version=2), "version 2 is newer.*upgrade graphc"),
+    "newer_version": (set_top(version=3), "version 3 is newer.*upgrade graphc"),
     "version_string": (set_top(version="1"), "bad format version '1'"),
     "version_bool": (set_top(version=True), "bad format version True"),
     "version_zero": (set_top(version=0), "bad format version 0"),
@@ -121,7 +121,11 @@ CORPUS = {
     "op_not_string": (node(5, op=7), "op: expected an op name"),
     "loc_not_string": (node(5, loc=7), "loc: expected a 'file:line' string"),
     "shape_not_list": (node(0, shape="B"), "shape: expected a shape"),
-    "bad_symbol": (node(0, shape=["B-1", 1]), "not a valid symbol"),
+    "bad_symbol": (node(0, shape=["B;1", 1]), "dim expression 'B;1': unexpected"),
+    "symbol_code": (node(0, shape=["__import__('os')", 1]), "dim expression .*: unexpected"),
+    "dim_too_deep": (node(0, shape=["(" * 50 + "B" + ")" * 50, 1]), "nested deeper than"),
+    "dim_blowup": (node(0, shape=["(a+b+c+d+e)*(a+b+c+d+e)*(a+b+c+d+e)*(a+b+c+d+e)", 1]),
+                   "too complex"),
     "negative_dim": (node(0, shape=["B", -1]), "negative"),
     "float_dim": (node(0, shape=["B", 1.5]), "bad shape"),
     # ----------------------------------------------------------------- ops / references
@@ -156,7 +160,7 @@ CORPUS = {
     # ------------------------------------------------------- meta (graphc/io/meta.py)
     "meta_loc_not_string": (meta(5, unbroadcast=True, forward_loc=["a", "b"]),
                             r"node 5 \(add\): meta 'forward_loc': must be a string"),
-    "meta_reduces_int": (meta(UNB, reduces=5), "meta 'reduces': must be a list of symbol names"),
+    "meta_reduces_int": (meta(UNB, reduces=5), "meta 'reduces': must be a list of symbolic dims"),
     "meta_reduces_code": (meta(UNB, reduces=["B; import os"]), "meta 'reduces': must be a list"),
     "meta_axes_negative": (meta(UNB, axes=[-1]), "meta 'axes': must be a list of ints >= 0"),
     "meta_axes_tagged_list": (meta(UNB, axes={"list": [0]}), "meta 'axes': must be a list"),
@@ -368,7 +372,7 @@ def test_a_huge_constant_costs_what_the_file_holds():
 
 
 def test_an_int_too_long_to_parse_is_a_clear_value_error():
-    bad = TEXT.replace('"version": 1', '"version": 1' + "0" * 5000, 1)
+    bad = TEXT.replace('"version": 2', '"version": 2' + "0" * 5000, 1)
     with pytest.raises(ValueError, match=r"^<string>: not valid JSON: .*digits"):
         loads(bad)
 

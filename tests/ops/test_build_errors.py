@@ -50,7 +50,7 @@ CASES = {
     "max": (lambda v: v["z"].max(axis=-4), ["(B, 3, 4)"]),
     "softmax": (lambda v: gc.softmax(v["x"], axis=2), ["(B, 3)"]),
     "reshape": (lambda v: v["z"].reshape(-1, 5), ["(B, 3, 4)"]),
-    "reshape:symbol": (lambda v: v["x"].reshape(-1), ["(B, 3)"]),
+    "reshape:symbol": (lambda v: v["x"].reshape(-1, 2), ["(B, 3)"]),
     "broadcast_to": (lambda v: gc.broadcast_to(v["x"], (5, 3)), ["(B, 3)"]),
     "broadcast_to:bad_dim": (lambda v: gc.broadcast_to(v["x"], ("B", -3)), ["(B, 3)"]),
     "swapaxes": (lambda v: gc.swapaxes(v["x"], 0, 2), ["(B, 3)"]),
@@ -109,15 +109,15 @@ def test_build_error_line_is_the_users_line_not_graphcs():
 def test_reshape_errors_say_why():
     g = gc.Graph()
     x = g.input("x", ("B", 4))
-    with pytest.raises(gc.ShapeError, match="symbolic dim") as ei:
-        x.reshape(-1)
-    assert "B*4" in str(ei.value) or "4*B" in str(ei.value)
+    with pytest.raises(gc.ShapeError, match="whole multiple") as ei:
+        x.reshape(-1, 3)
+    assert "4*B elements are not a whole multiple of 3" in str(ei.value)
     with pytest.raises(gc.ShapeError, match="more than one -1"):
         x.reshape(-1, -1)
     with pytest.raises(gc.ShapeError, match="elements"):
         x.reshape("B", 5)
     with pytest.raises(gc.ShapeError, match="elements"):
-        x.reshape("T", 4)
+        x.reshape(16)
     with pytest.raises(gc.ShapeError):
         x.reshape(None)
 

@@ -17,7 +17,8 @@ import numpy as np
 from graphc.backend.numpy.memory import MemoryPlan, alias_root, plan_memory, root_kind
 from graphc.backend.numpy.plans import PlanCache
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape, definitely_equal, is_symbol, same_shape
+from graphc.ir.binding import bind, constraints_of, solve_steps, unmet
+from graphc.ir.dims import Shape, definitely_equal, is_symbolic, same_shape, symbol_of
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, at_user, describe, short_loc, where_built
 from graphc.ir.opdef import all_ops, get_op
@@ -45,8 +46,11 @@ class EmitContext:
         self.slots: list[int | None] = []
 
     def dim(self, d: Any) -> str:
-        """Code for one dim: an int literal or the variable bound to a symbol."""
-        return self._symbols[d] if is_symbol(d) else str(int(d))
+        """Code for one dim: an int literal, the variable bound to a symbol, or an
+        expression of those variables (``s0*s1``, ``(s1 + 1)//2``)."""
+        if not is_symbolic(d):
+            return str(int(d))
+        return self._symbols[d.name] if d.name else f"({d.render(self._symbols.__getitem__)})"
 
     def shape_code(self, shape: Shape) -> str:
         dims = [self.dim(d) for d in shape]
@@ -107,7 +111,9 @@ def generate(prog: Program, plan: MemoryPlan | None = None, fn_name: str = "grap
     """
     e = _Emitter(prog, plan or plan_memory(prog, enabled=False), check_finite)
     e.signature_and_inputs(fn_name)
+    e.solve_and_check()
     e.check_bound()
+    e.check_constraints()
     e.buffers()
     e.params_and_constants()
     e.body()
@@ -160,18 +166,69 @@ class _Emitter:
         binds = []
         first_here: dict[str, int] = {}  # symbols this input binds: not assigned until checked
         for axis, d in enumerate(n.shape):
-            if is_symbol(d) and d not in self.symbols:
-                self.symbols[d] = f"s{len(self.symbols)}"
-                first_here[d] = axis
-                binds.append(f"    {self.symbols[d]} = {v}.shape[{axis}]  # {d}")
-            elif is_symbol(d) and d in first_here:  # (B, B): compare with its first axis
-                conds.append(f"{v}.shape[{axis}] != {v}.shape[{first_here[d]}]")
-            else:
+            sym = symbol_of(d)
+            if sym is not None and sym not in self.symbols:
+                self.symbols[sym] = f"s{len(self.symbols)}"
+                first_here[sym] = axis
+                binds.append(f"    {self.symbols[sym]} = {v}.shape[{axis}]  # {d}")
+            elif sym is not None and sym in first_here:  # (B, B): compare with its first axis
+                conds.append(f"{v}.shape[{axis}] != {v}.shape[{first_here[sym]}]")
+            elif not is_symbolic(d) or sym is not None:
                 conds.append(f"{v}.shape[{axis}] != {self.ctx.dim(d)}")
         self.emit(f"    if {' or '.join(conds)}:")
         ins = ", ".join(var_name(m, self.input_pos) for m in self.input_nodes[: k + 1])
         self.emit(f"        rt_fail({k}, ({ins},))  # {n.shape} {n.dtype}")
         self.lines.extend(binds)
+
+    def solve_and_check(self) -> None:
+        """Symbols solved from linear expression dims of the inputs (``T`` from ``T - 1``),
+        then every expression dim of every input checked against its value."""
+        if not self.input_nodes:
+            return
+        last = len(self.input_nodes) - 1
+        every = ", ".join(var_name(m, self.input_pos) for m in self.input_nodes)
+        fail = f"rt_fail({last}, ({every},))"
+        for k, axis, sym, a, rest in solve_steps(self.input_nodes):
+            v = self.symbols[sym] = f"s{len(self.symbols)}"
+            have = f"{var_name(self.input_nodes[k], self.input_pos)}.shape[{axis}]"
+            rest_code = "" if rest == 0 else f" - {self.ctx.dim(rest)}"
+            self.emit(f"    # {sym} from {self.input_nodes[k].shape[axis]}")
+            if a == 1:
+                self.emit(f"    {v} = {have}{rest_code}")
+                self.emit(f"    if {v} < 0:")
+            else:
+                self.emit(f"    {v}, r = divmod({have}{rest_code}, {a})")
+                self.emit(f"    if r or {v} < 0:")
+            self.emit(f"        {fail}")
+        conds = []
+        for n in self.input_nodes:
+            for axis, d in enumerate(n.shape):
+                if is_symbolic(d) and d.name is None and all(
+                        x in self.symbols for x in d.symbols):
+                    conds.append(f"{var_name(n, self.input_pos)}.shape[{axis}] != "
+                                 f"{self.ctx.dim(d)}")
+        if conds:
+            self.emit("    # expression dims of the inputs")
+            self.emit(f"    if {' or '.join(conds)}:")
+            self.emit(f"        {fail}")
+
+    def check_constraints(self) -> None:
+        """What the shape rules assumed of the symbols (a slice's bounds inside its axis,
+        equal element counts), checked once per call before anything runs."""
+        g = self.g
+        found = constraints_of([g.node(i) for i in self.prog.schedule],
+                               lambda n: [g.node(j) for j in n.inputs])
+        found = [(c, n) for c, n in found if all(x in self.symbols for x in c.expr.symbols)]
+        if not found:
+            return
+        self.ns["rt_unmet"] = _unmet_factory(found, self.input_nodes, list(self.symbols))
+        self.emit("    # what the shape rules assumed of the symbols")
+        args = ", ".join(self.symbols.values()) + ("," if len(self.symbols) == 1 else "")
+        for j, (c, n) in enumerate(found):
+            op = "!=" if c.equal else "<"
+            self.emit(f"    if {self.ctx.dim(c.expr)} {op} 0:  # {c.why} @ "
+                      f"{_short_loc(n.loc)}")
+            self.emit(f"        rt_unmet({j}, ({args}))")
 
     def check_bound(self) -> None:
         """Every symbol of every node's shape is bound by some input."""
@@ -465,14 +522,14 @@ def _broadcast_operand(n: Node, ins: list[Node], k: int, code: str) -> str:
     x = ins[k]
     if x.ndim == 0 or same_shape(x.shape, n.shape):
         return code
-    if all(not is_symbol(d) and d == 1 for d in x.shape):
+    if all(definitely_equal(d, 1) for d in x.shape):
         # same dtypes: a 0-d operand promotes like an array under NEP 50, but not in numpy 1
         if x.dtype == n.dtype and any(same_shape(m.shape, n.shape) and m.dtype == n.dtype
                                       for j, m in enumerate(ins) if j != k):
             return f"{code}.squeeze()"
         return code
     missing = n.ndim - x.ndim
-    if missing <= 0 or not all(is_symbol(d) for d in n.shape[:missing]):
+    if missing <= 0 or not all(is_symbolic(d) for d in n.shape[:missing]):
         return code
     if not all(definitely_equal(a, b) for a, b in zip(x.shape, n.shape[missing:])):
         return code
@@ -516,9 +573,18 @@ def _convert(node: Node, value: Any) -> np.ndarray:
 
 def _fail_factory(nodes: list[Node]):
     def fail(k: int, arrays: tuple) -> None:
-        from graphc.ir.binding import bind
-
-        bind(nodes[: k + 1], arrays)
+        bind(nodes[: k + 1], arrays, complete=k == len(nodes) - 1)
         raise AssertionError("graphc bug: an input check failed but binding found no error")
 
     return fail
+
+
+def _unmet_factory(found: list, nodes: list[Node], symbols: list[str]):
+    def unmet_at(j: int, values: tuple) -> None:
+        binding = dict(zip(symbols, values))
+        bound_by: dict[str, str] = {}
+        bind(nodes, [np.broadcast_to(np.empty((), n.dtype), Shape(n.shape).bind(binding))
+                     for n in nodes], bound_by=bound_by)
+        raise unmet(*found[j], binding, bound_by)
+
+    return unmet_at

@@ -46,7 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from graphc.backend.numpy.lower import Lowering, consumers_of, lower
-from graphc.ir.dims import same_shape
+from graphc.ir.dims import Dim, same_shape
 from graphc.ir.node import Node
 from graphc.ir.opdef import get_op
 from graphc.ir.program import Program
@@ -326,7 +326,15 @@ def _ones_vectors(prog: Program, plan: MemoryPlan) -> None:
 
 def _thin(n: Node) -> bool:
     """True when ``n`` has one element whenever its symbols are 1 (``()``, ``(B, 1)``)."""
-    return all(isinstance(d, str) or d == 1 for d in n.shape)
+    return all(d.evaluate(_ONES) <= 1 if isinstance(d, Dim) else d == 1 for d in n.shape)
+
+
+class _AllOnes(dict):
+    def __missing__(self, key: str) -> int:
+        return 1
+
+
+_ONES = _AllOnes()
 
 
 def _arena_candidates(prog: Program, plan: MemoryPlan,

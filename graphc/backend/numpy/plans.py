@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.dims import Dim, Shape, bind_attrs
 from graphc.ir.opdef import get_op
 from graphc.ir.program import Program
 
@@ -54,7 +55,7 @@ class PlanCache:
         plan = self.plan
 
         def concrete(shape) -> tuple[int, ...]:
-            return tuple(binding[d] if isinstance(d, str) else d for d in shape)
+            return Shape(shape).bind(binding)
 
         out: list[Any] = [None] * len(plan.slots)
         arenas = []
@@ -83,7 +84,8 @@ class PlanCache:
                 args = [g.node(j).value if g.node(j).role == "constant" else values[j]
                         for j in n.inputs]
             with np.errstate(all="ignore"):
-                v = np.asarray(op.compute(args, n.attr, concrete(n.shape)), dtype=n.dtype)
+                v = np.asarray(op.compute(args, bind_attrs(n.attr, binding), concrete(n.shape)),
+                               dtype=n.dtype)
             if v.flags.writeable and v.base is None:
                 v.setflags(write=False)  # shared by every call of this binding: read-only
             if i in plan.scalar_static:
@@ -92,11 +94,12 @@ class PlanCache:
             out.append(v)
         for i in plan.views:
             n = g.node(i)
-            v = get_op(n.op).compute([values[n.inputs[0]]], n.attr, concrete(n.shape))
+            v = get_op(n.op).compute([values[n.inputs[0]]], bind_attrs(n.attr, binding),
+                                     concrete(n.shape))
             values[i] = v
             out.append(v)
         for d, dtype in plan.ones:  # for the gemv kernels
-            v = np.ones(binding[d] if isinstance(d, str) else d, dtype)
+            v = np.ones(d.evaluate(binding) if isinstance(d, Dim) else d, dtype)
             v.setflags(write=False)
             out.append(v)
         out += [out[s].reshape(-1) for s in plan.flats]  # views: the slots are C-contiguous
