@@ -236,8 +236,9 @@ class _Lint:
                 hint = self.hint(k, new, res)
         times = "*".join([str(s) if s.name else f"({s})"] * n_res)
         once = "once" if n_max == 1 else f"{n_max} times"
+        what = "symbol" if s.name else "symbolic dim"
         return (
-            f"{self.head()}: the {'symbol' if s.name else 'symbolic dim'} {s} is in {n_res} axes of the result but at most "
+            f"{self.head()}: the {what} {s} is in {n_res} axes of the result but at most "
             f"{once} in any operand, so every {s}-entry of one operand meets every {s}-entry "
             f"of the other ({times} pairs, not {s}).{hint} If the {self.result} result is "
             "intended, write each stretched axis out: gc.expand_dims (or t[:, None] / "
