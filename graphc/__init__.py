@@ -17,7 +17,7 @@ from graphc.viz import render, to_dot, to_networkx
 
 __all__ = [
     "Dim", "Function", "GradCheckError", "Graph", "NonFiniteError", "Shape", "ShapeError",
-    "ShapeWarning", "Tensor", "check_grad", "compile", "evaluate", "grad", "load", "nn", "optim", "render", "save",
-    "to_dot", "to_networkx",
+    "ShapeWarning", "Tensor", "check_grad", "compile", "evaluate", "grad", "load", "nn", "optim",
+    "render", "save", "to_dot", "to_networkx",
 ]
 __all__ += _ops.__all__
