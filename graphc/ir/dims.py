@@ -607,9 +607,14 @@ class Shape(tuple):
         return tuple(d.evaluate(binding) if isinstance(d, Dim) else d for d in self)
 
     @property
+    def plain(self) -> tuple[int | str, ...]:
+        """A plain tuple, each symbolic dim as its canonical text: ``('B*T', 16)``."""
+        return tuple(str(d) if isinstance(d, Dim) else d for d in self)
+
+    @property
     def source(self) -> str:
-        """Python source for this shape, dims as strings: ``('B*T', 16)``."""
-        return repr(tuple(str(d) if isinstance(d, Dim) else d for d in self))
+        """Python source for this shape: ``('B*T', 16)``."""
+        return repr(self.plain)
 
     def __getitem__(self, item):  # slicing keeps the Shape type
         r = super().__getitem__(item)
@@ -776,3 +781,39 @@ def bind_attrs(attrs: dict[str, Any], binding: Mapping[str, int]) -> dict[str, A
         return v
 
     return attrs if not has_dims(attrs) else {k: bind(v) for k, v in attrs.items()}
+
+
+def window_out_size(n: DimLike, kernel: int, stride: int = 1, pad_lo: int = 0,
+                    pad_hi: int = 0, dilation: int = 1,
+                    ceil_mode: bool = False) -> tuple[DimLike, list[Constraint]]:
+    """The number of windows along an axis of size ``n`` (conv and pooling, as torch):
+    ``(n + pad_lo + pad_hi - dilation*(kernel - 1) - 1)//stride + 1``, and with
+    ``ceil_mode`` the division rounded up, except that a last window starting in the right
+    padding is dropped. With a symbolic ``n`` the result is a dim expression, and the
+    condition that at least one window fits is returned, to be checked when ``n`` is bound.
+
+    Ceil mode stays one expression: with ``c = pad_hi - dilation*(kernel - 1) - 1`` (<= 0
+    whenever the padding is at most half the window, as torch requires), the dropped window
+    happens exactly when ``-stride < c``, and then the size is ``ceil((n + pad_lo)/stride)``.
+    """
+    for v, what, lo in ((kernel, "kernel size", 1), (stride, "stride", 1),
+                        (pad_lo, "padding", 0), (pad_hi, "padding", 0), (dilation, "dilation", 1)):
+        if _as_int(v) is None or v < lo:
+            raise ShapeError(f"{what} {v!r} must be an int >= {lo}")
+    span = dilation * (kernel - 1) + 1
+    room = n + pad_lo + pad_hi - span  # windows - 1, times the stride (before rounding)
+    why = (f"a window of {span} (kernel {kernel}, dilation {dilation}) needs the padded size "
+           f"{n + pad_lo + pad_hi} >= {span}")
+    needs = at_least(room, 0, why)
+    if not ceil_mode:
+        return room // stride + 1, needs
+    c = pad_hi - span
+    if c <= -stride:
+        return (room + stride - 1) // stride + 1, needs
+    if c <= 0:
+        return (n + pad_lo + stride - 1) // stride, needs
+    if isinstance(n, Dim):
+        raise ShapeError(f"ceil_mode with padding {pad_hi} larger than half the window "
+                         f"{span} on the symbolic size {n} is not supported")
+    out = (room + stride - 1) // stride + 1
+    return (out - 1 if (out - 1) * stride >= n + pad_lo else out), needs

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape
+from graphc.ir.dims import Dim, Shape, numel
 from graphc.ir.display import svg_of
 
 if TYPE_CHECKING:
@@ -192,10 +192,7 @@ class Tensor:
         return _ops.reshape(self, (-1,))
 
     @property
-    def size(self) -> int:
-        """The number of elements, for a shape without symbols (``gc.numel(t)`` is the count
-        at run time for a symbolic one)."""
-        if not self.shape.is_concrete:
-            raise TypeError(f"the size of a {self.shape} tensor depends on its symbols; "
-                            "gc.numel(t) gives it at run time")
-        return int(np.prod(tuple(self.shape), dtype=np.int64))
+    def size(self) -> int | Dim:
+        """The number of elements: an int, or a Dim for a symbolic shape (``B*T*16``);
+        ``gc.numel(t)`` is the count as a tensor at run time."""
+        return numel(self.shape)

@@ -152,8 +152,12 @@ def _slice_size(d: Any, start: Any, stop: Any, step: int | None,
         """A bound as a position in [0, last] (``last``: d, or d - 1 stepping down)."""
         if v is None:
             return default
-        p = d + v if isinstance(v, int) and v < 0 else v
-        needs.extend(at_least(p, 0, f"{where} needs {p} >= 0"))
+        if isinstance(v, int) and v < 0:  # counted from the end: d >= -v
+            p = d + v
+            needs.extend(at_least(d, -v, f"{where} needs {d} >= {-v}"))
+        else:
+            p = v
+            needs.extend(at_least(p, 0, f"{where} needs {p} >= 0"))
         needs.extend(at_least(last, p, f"{where} needs {last} >= {p}"))
         return p
 
