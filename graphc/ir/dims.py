@@ -736,8 +736,11 @@ class Constraint:
 
 def at_least(d: DimLike, lo: DimLike, why: str) -> list[Constraint]:
     """``[d >= lo]`` when that is not known for every binding (an int claim that is false
-    is a ShapeError now), else ``[]``."""
+    is a ShapeError now), else ``[]``. ``why`` may hold ``{}``: it is filled with the
+    condition in its simplest form (``T >= 2`` for ``T - 1 >= 1``)."""
     diff = d - lo
+    why = why.replace("{}", f"{diff - diff.constant} >= {-diff.constant}"
+                      if isinstance(diff, Dim) else f"{d} >= {lo}")
     if isinstance(diff, Dim):
         return [] if diff.is_nonnegative() else [Constraint(diff, why)]
     if diff < 0:

@@ -120,7 +120,7 @@ def indexed_shape(shape: Shape, index: tuple[tuple, ...]) -> tuple[Shape, list[C
             i = item[1]
             if is_symbolic(d):
                 lo = i + 1 if i >= 0 else -i
-                needs += at_least(d, lo, f"index {where} needs {d} >= {lo}")
+                needs += at_least(d, lo, f"index {where} needs {{}}")
             elif not -d <= i < d:
                 raise ShapeError(f"index {i} is out of bounds for axis {axis} of size {d}")
         else:
@@ -154,18 +154,18 @@ def _slice_size(d: Any, start: Any, stop: Any, step: int | None,
             return default
         if isinstance(v, int) and v < 0:  # counted from the end: d >= -v
             p = d + v
-            needs.extend(at_least(d, -v, f"{where} needs {d} >= {-v}"))
+            needs.extend(at_least(d, -v, f"{where} needs {{}}"))
         else:
             p = v
-            needs.extend(at_least(p, 0, f"{where} needs {p} >= 0"))
-        needs.extend(at_least(last, p, f"{where} needs {last} >= {p}"))
+            needs.extend(at_least(p, 0, f"{where} needs {{}}"))
+        needs.extend(at_least(last, p, f"{where} needs {{}}"))
         return p
 
     if step > 0:
         lo, hi = position(start, 0, d), position(stop, d, d)
     else:
         hi, lo = position(start, d - 1, d - 1), position(stop, -1, d - 1)
-    needs.extend(at_least(hi, lo, f"{where} needs {hi} >= {lo}"))
+    needs.extend(at_least(hi, lo, f"{where} needs {{}}"))
     return (hi - lo + k - 1) // k, needs
 
 

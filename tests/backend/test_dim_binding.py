@@ -98,7 +98,7 @@ def test_a_symbol_is_solved_from_a_linear_input_dim():
     for t in (1, 4, 9):
         P = np.arange(2.0 * (t - 1)).reshape(t - 1, 2) + 1
         if t == 1:
-            with pytest.raises(gc.ShapeError, match="slice \\[:1\\].*needs T - 1 >= 1"):
+            with pytest.raises(gc.ShapeError, match="slice \\[:1\\].*needs T >= 2"):
                 f(P, np.zeros(4))
             continue
         got = f(P, np.arange(6.0))
@@ -135,11 +135,11 @@ def test_a_symbol_bound_twice_names_the_first_input():
     (lambda x: x[:, 3:], 3, 2, "T >= 3"),
     (lambda x: x[:, :4], 4, 3, "T >= 4"),
     (lambda x: x[:, -2:], 2, 1, "T >= 2"),
-    (lambda x: x[:, 1:-1], 2, 1, "T - 1 >= 1"),
+    (lambda x: x[:, 1:-1], 2, 1, "T >= 2"),
     (lambda x: x[:, 2], 3, 2, "T >= 3"),
     (lambda x: x[:, -1], 1, 0, "T >= 1"),
     (lambda x: x[:, ::-1][:, 1:], 1, 0, "T >= 1"),
-    (lambda x: x[:, x.shape[1] - 2:], 2, 1, "T - 2 >= 0"),
+    (lambda x: x[:, x.shape[1] - 2:], 2, 1, "T >= 2"),
 ])
 def test_a_rule_valid_only_for_some_sizes_is_checked_at_the_users_line(build, ok_t, bad_t,
                                                                       needs):
