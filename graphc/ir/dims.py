@@ -770,6 +770,25 @@ def has_dims(v: Any) -> bool:
     return False
 
 
+def symbols_of(shape: Sequence[DimLike], attrs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The symbols a node reads: those of its shape and of the Dims in its attributes (a
+    slice bound ``S - 1``, an arange's stop), in order of first appearance."""
+    out = dict.fromkeys(Shape(shape).symbols)
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Dim):
+            out.update(dict.fromkeys(v.symbols))
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    walk(dict(attrs))
+    return tuple(out)
+
+
 def bind_attrs(attrs: dict[str, Any], binding: Mapping[str, int]) -> dict[str, Any]:
     """The attributes with every Dim replaced by its value (what ``compute`` receives)."""
     def bind(v: Any) -> Any:

@@ -255,6 +255,29 @@ class Graph:
         arr.setflags(write=False)
         return self._append("constant", (), {}, Shape(arr.shape), arr.dtype, value=arr)
 
+    # Creation ops (``graphc.ops.creation``): nodes without operands whose shape may have
+    # symbols; computed once per binding of the symbols, never baked into the graph
+    def full(self, shape: Any, value: Any, dtype: Any = None) -> Tensor:
+        """A tensor of ``shape`` (ints, dims, strings: ``("B", "T")``) filled with ``value``,
+        which ``dtype`` must hold exactly; ``dtype=None`` takes the value's, as numpy does
+        (bool, int64 for an int, float64 for a float)."""
+        return _builders().graph_full(self, shape, value, dtype)
+
+    def zeros(self, shape: Any, dtype: Any = np.float64) -> Tensor:
+        """Zeros of ``shape`` (ints, dims, strings: ``("T", "T")``), float64 unless told."""
+        return _builders().graph_full(self, shape, 0, dtype)
+
+    def ones(self, shape: Any, dtype: Any = np.float64) -> Tensor:
+        """Ones of ``shape``; ``gc.tril(g.ones((T, T), bool))`` is a causal mask for any T."""
+        return _builders().graph_full(self, shape, 1, dtype)
+
+    def arange(self, start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Tensor:
+        """numpy's arange over int bounds that may be dims: ``g.arange(x.shape[1])``,
+        ``g.arange(1, T)``, ``g.arange(T, 0, -1)``; int64 unless ``dtype`` says otherwise.
+        With a dim bound, a range that would run backwards is refused when the symbols are
+        bound (a ShapeError), never silently empty."""
+        return _builders().graph_arange(self, start, stop, step, dtype)
+
     def output(self, name: str, t: Tensor) -> Tensor:
         """Mark ``t`` as the named output ``name``; returns ``t``."""
         t = self.own(t, f"output {name!r}")
@@ -291,6 +314,14 @@ class Graph:
         for check in BUILD_CHECKS:
             check(self, op, nodes, attrs, shape, dtype, loc)
         return self._append(op, ids, attrs, shape, dtype, loc=loc, meta=meta)
+
+
+def _builders() -> Any:
+    """The op builders (the ``graphc.ops`` module, installed when it is imported: the IR sits
+    below the ops and cannot import them)."""
+    from graphc.ir import tensor
+
+    return tensor._ops
 
 
 def describe_operand(a: object) -> str:

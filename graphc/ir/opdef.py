@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from graphc.ir.tensor import Tensor
 
 #: kinds, used for drawing (colour) and by passes
-KINDS = ("source", "elementwise", "comparison", "reduction", "matmul", "shape", "index")
+KINDS = ("source", "elementwise", "comparison", "reduction", "matmul", "shape", "index",
+         "creation")
 
 #: ``infer(inputs, attrs) -> (shape, dtype)``; raises ShapeError / TypeError with the reason
 InferFn = Callable[[Sequence["Node"], dict], tuple[Shape, np.dtype]]
@@ -179,4 +180,6 @@ def identical(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(map(identical, a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, float) and a != a:  # NaN (a fill value) is identical to NaN
+        return b != b
     return bool(a == b)

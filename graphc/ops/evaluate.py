@@ -9,7 +9,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.binding import bind, check_constraints, constraints_of, convert_input
-from graphc.ir.dims import bind_attrs
+from graphc.ir.dims import bind_attrs, symbols_of
 from graphc.ir.node import at_user, runtime_error
 from graphc.ir.nxgraph import needed
 from graphc.ir.opdef import get_op
@@ -66,9 +66,9 @@ def evaluate(outputs: Any, feed: Mapping[Any, Any] | None = None) -> Any:
     arrays = [convert_input(n, fed[n.id]) for n in inputs]
     bound_by: dict[str, str] = {}
     binding = bind(inputs, arrays, bound_by=bound_by)
-    unbound = [s for n in nodes for s in n.shape.symbols if s not in binding]
+    unbound = [s for n in nodes for s in symbols_of(n.shape, n.attr) if s not in binding]
     if unbound:
-        n = next(n for n in nodes if unbound[0] in n.shape.symbols)
+        n = next(n for n in nodes if unbound[0] in symbols_of(n.shape, n.attr))
         raise ShapeError(at_user(f"{n.op} node %{n.id} has shape {n.shape}, but no input "
                                  f"binds {', '.join(dict.fromkeys(unbound))}", n.loc))
     check_constraints(constraints_of(nodes, lambda n: [g.node(i) for i in n.inputs]),

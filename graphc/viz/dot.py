@@ -31,6 +31,7 @@ KIND_COLORS = {
     "matmul": "#f8c471",
     "shape": "#d1f2eb",
     "index": "#f9e79f",
+    "creation": "#d5f5e3",
     "source": "#ffffff",
 }
 #: (DOT shape, fill colour) by role

@@ -30,6 +30,7 @@ NON_DIFFERENTIABLE = {
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",  # bool
     "sign",  # piecewise constant
     "numel",  # an element count
+    "full", "arange",  # no operands: created from the symbols' sizes
     "input", "param", "constant",  # sources
 }
 
@@ -278,6 +279,18 @@ for _sg, _si, _sx, _ax in [((3, 4), (3, 4), (3, 5), 1), (("B", 1), ("B", 1), ("B
          lambda g, i, sx=_sx, ax=_ax: g.graph.apply(
              "take_along_axis_grad", [g, i], {"axis": ax, "shape": tuple(Shape(sx))}),
          ["any", "int:2"], wrt=(0,))
+
+
+# ------------------------------------------------------------------------------ triangles
+
+for _s, _k in [((4, 4), 0), (("B", 3, 3), 1), (("B", 2, 3, 4), -1), ((3, 5), 2), ((2, 3), -3)]:
+    case("tril", f"{fmt(_s)},k={_k}", [_s], lambda a, k=_k: gc.tril(a, k) * a)
+    case("triu", f"{fmt(_s)},k={_k}", [_s], lambda a, k=_k: gc.triu(a, k=k) * a)
+# a causal mask made from the operand's symbolic length, and a mask of ones times x
+case("tril", "masked-softmax", [("B", "T", "T")],
+     lambda a: gc.softmax(gc.where(gc.tril(a.graph.ones((a.shape[1],) * 2, bool)), a, -1e9)))
+case("triu", "ones-like", [("B", 3, 3)], lambda a: gc.triu(gc.ones_like(a)) * gc.tanh(a))
+case("tril", "of-a-product", [("B", 3, 3)], lambda a: gc.tril(a @ a.mT, -1))
 
 
 # ---------------------------------------------------------------------------------- tests

@@ -369,6 +369,50 @@ for _gs, _is, _target, _axis, _n in [(("B", 1), ("B", 1), ("B", 4), 1, 4),
         [_gs, _is], ["real", ("idx", _n)], label=f"axis={_axis}")
 
 
+# ---------------------------------------------------------------------------- creation
+# full and arange have no operands: the row's input only binds B (and gives a dtype)
+
+row("full", lambda x: gc.full_like(x, 2.5), lambda B, a: a * 0 + np.asarray(2.5, a.dtype),
+    [("B", 4)], label="full_like")
+row("full", lambda x: gc.zeros_like(x), lambda B, a: a * 0, [(3, 4)], label="zeros_like")
+row("full", lambda x: gc.ones_like(x, np.int32), lambda B, a: np.ones(a.shape, np.int32),
+    [()], label="ones_like,int32")
+row("full", lambda x: x.graph.full((x.shape[0], 3), 7),
+    lambda B, a: np.array([[7] * 3] * B, np.int64), [("B",)], label="int")
+row("full", lambda x: x.graph.ones(("2*B", "B - 1", 2), bool),
+    lambda B, a: np.ones((2 * B, B - 1, 2), bool), [("B",)], label="bool,expressions")
+row("full", lambda x: x.graph.zeros("B*B", np.float32),
+    lambda B, a: np.zeros(B * B, np.float32), [("B", 2)], label="float32,B*B")
+
+row("arange", lambda x: x.graph.arange(x.shape[0]), lambda B, a: np.array(list(range(B))),
+    [("B",)], label="stop=B")
+row("arange", lambda x: x.graph.arange(1, x.shape[1] + 2, 2, dtype=np.float32),
+    lambda B, a: np.array(list(range(1, B + 2, 2)), np.float32), [(2, "B")],
+    label="1,B+2,2,float32")
+row("arange", lambda x: x.graph.arange(x.shape[0], -3, -2),
+    lambda B, a: np.array(list(range(B, -3, -2))), [("B", 3)], label="B,-3,-2")
+row("arange", lambda x: x.graph.arange(-3, x.shape[0], dtype=np.int8),
+    lambda B, a: np.array(list(range(-3, B)), np.int8), [("B",)], label="int8")
+row("arange", lambda x: x.graph.arange(5, 0, -2), lambda B, a: np.array([5, 3, 1]), [(2,)],
+    label="5,0,-2")
+
+
+def _tri_ref(a, k, lower):
+    rows = np.arange(a.shape[-2])[:, None]
+    cols = np.arange(a.shape[-1])[None, :]
+    keep = (cols - rows <= k) if lower else (cols - rows >= k)
+    return np.where(keep, a, np.zeros((), a.dtype))
+
+
+for _shape, _k, _kind in [((4, 4), 0, "real"), (("B", 3, 4), 1, "real"),
+                          (("B", 2, 4, 3), -1, "real"), (("B", "B"), 0, "bool"),
+                          ((3, 5), 3, "real"), ((1, "B", 2), -2, "int")]:
+    row("tril", lambda x, _k=_k: gc.tril(x, k=_k),
+        lambda B, a, _k=_k: _tri_ref(a, _k, True), [_shape], [_kind], label=f"k={_k}")
+    row("triu", lambda x, _k=_k: gc.triu(x, _k),
+        lambda B, a, _k=_k: _tri_ref(a, _k, False), [_shape], [_kind], label=f"k={_k}")
+
+
 # ----------------------------------------------------------------------------- running
 
 

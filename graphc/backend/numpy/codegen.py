@@ -18,7 +18,14 @@ from graphc.backend.numpy.memory import MemoryPlan, alias_root, plan_memory, roo
 from graphc.backend.numpy.plans import PlanCache
 from graphc.errors import ShapeError
 from graphc.ir.binding import bind, constraints_of, solve_steps, unmet
-from graphc.ir.dims import Shape, definitely_equal, is_symbolic, same_shape, symbol_of
+from graphc.ir.dims import (
+    Shape,
+    definitely_equal,
+    is_symbolic,
+    same_shape,
+    symbol_of,
+    symbols_of,
+)
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, at_user, describe, short_loc, where_built
 from graphc.ir.opdef import all_ops, get_op
@@ -234,7 +241,7 @@ class _Emitter:
         """Every symbol of every node's shape is bound by some input."""
         for i in self.prog.schedule:
             n = self.g.node(i)
-            unbound = [s for s in n.shape.symbols if s not in self.symbols]
+            unbound = [s for s in symbols_of(n.shape, n.attr) if s not in self.symbols]
             if unbound:
                 raise ShapeError(at_user(
                     f"{n.op} node %{n.id} has shape {n.shape}, but no input of the compiled "
