@@ -219,7 +219,10 @@ class Graph:
         return Tensor(self, node.id)
 
     def input(self, name: str, shape: Sequence[object], dtype: Any = np.float64) -> Tensor:
-        """A named input fed at call time; str dims are symbolic (``("B", 1)``)."""
+        """A named input fed at call time. Dims are ints, symbol names (``("B", 1)``), or
+        expressions over symbols (``("B*T", 4)``, ``("T - 1", d)``): an expression dim is
+        checked against its symbols' values, or binds a symbol it is linear in when no input
+        has that symbol as a whole dim."""
         shape = Shape(shape)
         dt = check_dtype(dtype, f"input {name!r}")
         name = self._claim(name, "input")
