@@ -9,8 +9,10 @@ non-differentiable.
 
 from __future__ import annotations
 
+import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -291,6 +293,12 @@ case("tril", "masked-softmax", [("B", "T", "T")],
      lambda a: gc.softmax(gc.where(gc.tril(a.graph.ones((a.shape[1],) * 2, bool)), a, -1e9)))
 case("triu", "ones-like", [("B", 3, 3)], lambda a: gc.triu(gc.ones_like(a)) * gc.tanh(a))
 case("tril", "of-a-product", [("B", 3, 3)], lambda a: gc.tril(a @ a.mT, -1))
+
+
+# more cases, one file per op family (``grad_cases_<family>.py`` next to this file), run in
+# this module's namespace: they call ``case`` and may add to NON_DIFFERENTIABLE
+for _path in sorted(Path(__file__).parent.glob("grad_cases_*.py")):
+    runpy.run_path(str(_path), init_globals=dict(globals()))
 
 
 # ---------------------------------------------------------------------------------- tests

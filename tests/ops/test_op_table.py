@@ -10,8 +10,10 @@ a row here fails ``test_table_covers_the_registry``.
 from __future__ import annotations
 
 import math
+import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -469,6 +471,12 @@ def _check(r: Row, dtype) -> None:
         got_arr = np.asarray(got)
         assert got_arr.shape == ref.shape and got_arr.dtype == ref.dtype, f"compile, B={B}"
         np.testing.assert_allclose(got_arr, ref, rtol=1e-14, atol=0, err_msg=f"compile, B={B}")
+
+
+# more rows, one file per op family (``op_rows_<family>.py`` next to this file), run in this
+# module's namespace: they call ``row`` and may use the helpers above
+for _path in sorted(Path(__file__).parent.glob("op_rows_*.py")):
+    runpy.run_path(str(_path), init_globals=dict(globals()))
 
 
 @pytest.mark.parametrize("r", ROWS, ids=[r.id for r in ROWS])
