@@ -7,6 +7,7 @@ is one block in its family (builder, OpDef, ``__all__`` entry) plus its tests.
 
 from graphc.ir.opdef import OpDef, all_ops, get_op, register  # noqa: F401, I001
 from graphc.ops import (  # noqa: F401
+    conv,
     creation,
     elementwise,
     indexing,
@@ -15,6 +16,7 @@ from graphc.ops import (  # noqa: F401
     shape,
     source,
 )
+from graphc.ops.conv import *  # noqa: F403
 from graphc.ops.creation import *  # noqa: F403
 from graphc.ops.creation import graph_arange, graph_full  # noqa: F401  (Graph.full, .arange)
 from graphc.ops.elementwise import *  # noqa: F403
@@ -24,8 +26,9 @@ from graphc.ops.reduction import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
 from graphc.ops._common import atomic as _atomic
 
-_FAMILIES = (creation, elementwise, indexing, linalg, reduction, shape)
-__all__ = creation.__all__ + elementwise.__all__ + indexing.__all__ + linalg.__all__
+_FAMILIES = (conv, creation, elementwise, indexing, linalg, reduction, shape)
+__all__ = conv.__all__ + creation.__all__ + elementwise.__all__ + indexing.__all__
+__all__ += linalg.__all__
 __all__ += reduction.__all__ + shape.__all__
 
 # Public builders are atomic: an op that fails to build leaves no stray constant behind.
