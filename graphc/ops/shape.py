@@ -1,6 +1,8 @@
-"""Shape ops: reshape, broadcast_to, swapaxes, transpose, expand_dims, squeeze, concatenate.
+"""Shape ops: reshape, broadcast_to, swapaxes, transpose, expand_dims, squeeze, concatenate,
+pad, tile, repeat.
 
-All but concatenate lower to numpy views, so they cost nothing at run time.
+All but concatenate, pad, tile and repeat lower to numpy views, so they cost nothing at run
+time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from graphc.errors import ShapeError
 from graphc.ir.dims import (
     Dim,
     Shape,
+    at_least,
     broadcast_shapes,
     check_dim,
     definitely_equal,
@@ -382,8 +385,375 @@ register(OpDef(
     normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], max(nodes[0].ndim, 1))},
 ))
 
+
+# -------------------------------------------------------------------- shared by pad, tile, repeat
+
+
+def _count(v: Any, what: str) -> int:
+    """A pad width, tile rep or repeat count: an int >= 0 (numpy ints too; not a bool, a
+    float, a string or a dim)."""
+    if isinstance(v, (bool, np.bool_, str, Dim)) or not hasattr(v, "__index__"):
+        raise TypeError(f"{what} {v!r} ({type(v).__name__}) is not an int")
+    n = int(v.__index__())
+    if n < 0:
+        raise ShapeError(f"{what} {n} is negative; it must be an int >= 0")
+    return n
+
+
+def _ints_code(values: Any) -> str:
+    """A (nested) tuple of ints as source text; only ``int(...)`` reaches the code."""
+    if isinstance(values, tuple):
+        inner = ", ".join(_ints_code(v) for v in values)
+        return f"({inner},)" if len(values) == 1 else f"({inner})"
+    return str(int(values))
+
+
+# ------------------------------------------------------------------------------------ pad
+
+#: the modes of np.pad that gc.pad supports, spelled as generated code
+_PAD_MODES = {"constant": "'constant'", "edge": "'edge'", "reflect": "'reflect'"}
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
+    """np.pad: ``pad_width`` in numpy's forms (``n``, ``(before, after)``, one pair per axis
+    ``((b0, a0), (b1, a1))``), ints >= 0. A padded axis ``d`` becomes ``d + before + after``
+    (``T + 3`` on a symbolic axis).
+
+    Modes: ``"constant"`` (``constant_values``, one scalar), ``"edge"`` (repeats the first
+    and last entries: a padded axis needs ``d >= 1``) and ``"reflect"`` (numpy's reflection
+    without repeating the edge: a padded axis needs ``d >= before + 1`` and ``d >= after +
+    1``; numpy's repeated reflection for wider pads is not supported). On a symbolic axis
+    these needs are checked when the symbols are bound."""
+    return apply("pad", [x], pad_width=pad_width, mode=mode, constant_values=constant_values)
+
+
+def _pad_pair(item: Any, what: str) -> tuple[int, int]:
+    if isinstance(item, np.ndarray):
+        item = item.tolist()
+    if not isinstance(item, (tuple, list)):
+        n = _count(item, what)
+        return (n, n)
+    widths = [_count(v, what) for v in item]
+    if len(widths) == 1:
+        return (widths[0], widths[0])
+    if len(widths) != 2:
+        raise ShapeError(f"{what} {tuple(item)!r} is not a (before, after) pair")
+    return (widths[0], widths[1])
+
+
+def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
+    """numpy's forms of ``pad_width`` as one (before, after) pair per axis."""
+    pw = pad_width.tolist() if isinstance(pad_width, np.ndarray) else pad_width
+    if not isinstance(pw, (tuple, list)):
+        pairs = [_pad_pair(pw, "pad width")]
+    elif not pw:
+        if ndim:
+            raise ShapeError(f"pad width () gives no widths for the {ndim} axes")
+        return ()
+    elif all(isinstance(v, (tuple, list, np.ndarray)) for v in pw):
+        pairs = [_pad_pair(v, "pad width") for v in pw]
+    elif any(isinstance(v, (tuple, list, np.ndarray)) for v in pw):
+        raise TypeError(f"pad width {pad_width!r} mixes ints and pairs; give an int, a "
+                        "(before, after) pair, or one pair per axis")
+    else:
+        pairs = [_pad_pair(pw, "pad width")]
+    if len(pairs) == 1:
+        return tuple(pairs) * ndim
+    if len(pairs) != ndim:
+        raise ShapeError(f"pad width {pad_width!r} has {len(pairs)} pairs for a tensor of "
+                         f"rank {ndim}")
+    return tuple(pairs)
+
+
+def _pad_value(v: Any, dtype: np.dtype) -> Any:
+    """``constant_values`` as the python scalar of the tensor's kind (float, int or bool),
+    refused when that kind cannot hold it exactly (NaN and infinities pad a float tensor)."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)):
+        v = bool(v)
+    elif hasattr(v, "__index__") and not isinstance(v, (str, Dim)):
+        v = int(v.__index__())
+    elif isinstance(v, (float, np.floating)):
+        v = float(v)
+    else:
+        raise TypeError(f"constant_values {v!r} ({type(v).__name__}) is not one number (per-"
+                        "axis values are not supported)")
+    if dtype.kind == "f":
+        return float(v)
+    if dtype.kind == "b":
+        if v not in (0, 1):
+            raise TypeError(f"constant_values {v!r} is not a bool, the tensor's dtype")
+        return bool(v)
+    if isinstance(v, float) and not v.is_integer():  # NaN and infinities too
+        raise TypeError(f"constant_values {v!r} is not an int, as the tensor's dtype {dtype} "
+                        "needs")
+    info = np.iinfo(dtype)
+    if not info.min <= int(v) <= info.max:
+        raise TypeError(f"constant_values {v!r} does not fit the tensor's dtype {dtype}")
+    return int(v)
+
+
+def _normalize_pad(nodes, attrs):
+    x = nodes[0]
+    mode = attrs.get("mode", "constant")
+    if not isinstance(mode, str):
+        raise TypeError(f"mode {mode!r} is not a string")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"mode {mode!r} is not supported; use one of {list(_PAD_MODES)}")
+    value = _pad_value(attrs.get("constant_values", 0), x.dtype)
+    if mode != "constant" and value != 0:
+        raise TypeError(f"constant_values is only for mode 'constant', not {mode!r}")
+    return {"pad_width": _pad_widths(attrs["pad_width"], x.ndim), "mode": mode,
+            "constant_values": value}
+
+
+def _pad_needs(before: int, after: int, mode: str) -> int:
+    """The least size of a padded axis that ``mode`` can pad (0: any size)."""
+    if mode == "constant" or before == after == 0:
+        return 0
+    return 1 if mode == "edge" else max(before, after) + 1
+
+
+def _pad_why(x_shape, axis, before, after, mode, least) -> str:
+    d = x_shape[axis]
+    return (f"pad mode {mode!r} of ({before}, {after}) on axis {axis} of {x_shape} needs "
+            f"{d} >= {least}")
+
+
+def _pad_infer(nodes, attrs):
+    x, widths, mode = nodes[0], tuple(attrs["pad_width"]), attrs["mode"]
+    if len(widths) != x.ndim:
+        raise ShapeError(f"pad width has {len(widths)} pairs for a tensor of rank {x.ndim}")
+    dims = []
+    for axis, (d, (b, a)) in enumerate(zip(x.shape, widths)):
+        least = _pad_needs(b, a, mode)
+        if not is_symbolic(d) and d < least:
+            why = _pad_why(x.shape, axis, b, a, mode, least)
+            if mode == "reflect" and d:
+                why += " (reflecting more than once, as numpy does, is not supported)"
+            raise ShapeError(why)
+        dims.append(d + b + a)
+    return Shape(dims), x.dtype
+
+
+def _pad_requires(node, operands):
+    x, mode = operands[0], node.attr["mode"]
+    needs: list = []
+    for axis, (d, (b, a)) in enumerate(zip(x.shape, node.attr["pad_width"])):
+        least = _pad_needs(b, a, mode)
+        if is_symbolic(d) and least:
+            needs += at_least(d, least, _pad_why(x.shape, axis, b, a, mode, least))
+    return needs
+
+
+def _pad_args(attrs: dict) -> dict:
+    mode = attrs["mode"]
+    return {"mode": mode, **({"constant_values": attrs["constant_values"]}
+                             if mode == "constant" else {})}
+
+
+def _scalar_code(v: Any) -> str:
+    """A bool, int or float as source text (``xp.nan``, ``xp.inf`` for the non-finite)."""
+    if isinstance(v, bool):
+        return repr(bool(v))
+    if isinstance(v, int):
+        return str(int(v))
+    f = float(v)
+    if f != f:
+        return "xp.nan"
+    if f in (float("inf"), float("-inf")):
+        return "xp.inf" if f > 0 else "-xp.inf"
+    return repr(f)
+
+
+def _pad_emit(args, attrs, ctx):
+    widths = tuple(attrs["pad_width"])
+    code = _ints_code(widths) if widths else "0"
+    mode = attrs["mode"]
+    text = f"xp.pad({args[0]}, {code}, mode={_PAD_MODES[mode]}"
+    if mode == "constant":
+        text += f", constant_values={_scalar_code(attrs['constant_values'])}"
+    return text + ")"
+
+
+def _scatter(v: Tensor, index: tuple, shape: Shape) -> Tensor:
+    """Zeros of ``shape`` with ``v`` written at ``index`` (the adjoint of ``x[index]``)."""
+    return v.graph.apply("getitem_grad", [v], {"index": index, "shape": tuple(shape)})
+
+
+def _unpad_axis(g: Tensor, axis: int, before: int, after: int, d: Any, mode: str) -> Tensor:
+    """The adjoint of padding one axis of size ``d``: ``g``'s padded axis folded back."""
+    from graphc.ops.indexing import getitem
+    from graphc.ops.reduction import sum as reduce_sum
+
+    pre = (slice(None),) * axis
+    mid = getitem(g, pre + (slice(before, before + d),))  # the operand's own entries
+    if mode == "constant":
+        return mid
+    shape = mid.shape
+    parts = [mid]
+    if mode == "edge":  # every padded entry copies the first (last) one
+        if before:
+            head = reduce_sum(getitem(g, pre + (slice(0, before),)), axis=axis)
+            parts.append(_scatter(head, pre + (0,), shape))
+        if after:
+            tail = reduce_sum(getitem(g, pre + (slice(-after, None),)), axis=axis)
+            parts.append(_scatter(tail, pre + (-1,), shape))
+    else:  # reflect: out[j] = x[before - j] for j < before; x[d - 2 - j] after x
+        if before:
+            head = getitem(g, pre + (slice(before - 1, None, -1),))  # x[1], ..., x[before]
+            parts.append(_scatter(head, pre + (slice(1, before + 1),), shape))
+        if after:
+            tail = getitem(g, pre + (slice(-1, -after - 1, -1),))  # x[d-1-after], ..., x[d-2]
+            parts.append(_scatter(tail, pre + (slice(-after - 1, -1),), shape))
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+def _pad_vjp(g, out, x, at, need):
+    for axis, (b, a) in enumerate(at["pad_width"]):
+        if b or a:
+            g = _unpad_axis(g, axis, b, a, x[0].shape[axis], at["mode"])
+    return [g]
+
+
+register(OpDef(
+    name="pad", kind="shape", infer=_pad_infer,
+    compute=lambda args, attrs, shape: np.pad(args[0], tuple(attrs["pad_width"]) or 0,
+                                              **_pad_args(attrs)),
+    emit=_pad_emit, vjp=_pad_vjp, normalize=_normalize_pad, requires=_pad_requires,
+    doc=pad.__doc__, attrs=("pad_width", "mode", "constant_values"),
+    axis_source=lambda node, src, axis: (
+        [(0, axis)] if tuple(node.attr["pad_width"][axis]) == (0, 0) else True),
+))
+
+
+# ----------------------------------------------------------------------------------- tile
+
+
+def tile(x: Any, reps: Any) -> Tensor:
+    """np.tile: ``x`` repeated ``reps`` times along each axis (ints >= 0). As in numpy, a
+    shorter ``reps`` is padded with leading 1s and a lower-rank ``x`` gains leading size-1
+    axes. An axis ``d`` becomes ``r*d`` (``2*T`` on a symbolic axis)."""
+    return apply("tile", [x], reps=reps)
+
+
+def _normalize_tile(nodes, attrs):
+    reps = attrs["reps"]
+    if isinstance(reps, np.ndarray):
+        reps = reps.tolist()
+    items = list(reps) if isinstance(reps, (tuple, list)) else [reps]
+    counts = tuple(_count(r, "reps entry") for r in items)
+    return {"reps": (1,) * (nodes[0].ndim - len(counts)) + counts}
+
+
+def _tile_dims(x_shape, reps) -> tuple:
+    """x's dims with the leading size-1 axes numpy adds to match ``reps``."""
+    return (1,) * (len(reps) - len(x_shape)) + tuple(x_shape)
+
+
+def _tile_infer(nodes, attrs):
+    x, reps = nodes[0], tuple(attrs["reps"])
+    if len(reps) < x.ndim:
+        raise ShapeError(f"reps {reps} has fewer entries than the rank {x.ndim}")
+    return Shape(r * d for r, d in zip(reps, _tile_dims(x.shape, reps))), x.dtype
+
+
+def _tile_vjp(g, out, x, at, need):
+    from graphc.ops.reduction import sum as reduce_sum
+
+    reps, x0 = tuple(at["reps"]), x[0]
+    split, axes = [], []
+    for r, d in zip(reps, _tile_dims(x0.shape, reps)):
+        if r != 1:  # r*d as (r, d): the copies, then the entries
+            axes.append(len(split))
+            split.append(r)
+        split.append(d)
+    if axes:
+        g = reduce_sum(reshape(g, tuple(split)), axis=tuple(axes))
+    if not same_shape(g.shape, x0.shape):  # the leading axes numpy added
+        g = reshape(g, tuple(x0.shape))
+    return [g]
+
+
+def _tile_axis_source(node, src, axis):
+    added = len(node.attr["reps"]) - src[0].ndim
+    return True if axis < added else [(0, axis - added)]
+
+
+register(OpDef(
+    name="tile", kind="shape", infer=_tile_infer,
+    compute=lambda args, attrs, shape: np.tile(args[0], tuple(attrs["reps"])),
+    emit=lambda args, attrs, ctx: f"xp.tile({args[0]}, {_ints_code(tuple(attrs['reps']))})",
+    vjp=_tile_vjp, normalize=_normalize_tile, doc=tile.__doc__, attrs=("reps",),
+    axis_source=_tile_axis_source,
+))
+
+
+# --------------------------------------------------------------------------------- repeat
+
+
+def repeat(x: Any, repeats: Any, axis: Any = None) -> Tensor:
+    """np.repeat with one int ``repeats`` >= 0: each entry ``repeats`` times in a row along
+    ``axis`` (None: of the flattened tensor). An axis ``d`` becomes ``repeats*d`` (``None``:
+    the result is 1-D of ``repeats*numel``). Per-entry repeats (a list or array) are refused
+    with a TypeError."""
+    return apply("repeat", [x], repeats=repeats, axis=axis)
+
+
+def _normalize_repeat(nodes, attrs):
+    r = attrs["repeats"]
+    if isinstance(r, np.ndarray) and r.ndim == 0:
+        r = r[()]
+    if isinstance(r, (tuple, list, np.ndarray, Tensor)):
+        raise TypeError(f"repeats must be one int >= 0; per-entry repeats ({type(r).__name__})"
+                        " are not supported")
+    axis = attrs.get("axis")
+    return {"repeats": _count(r, "repeats"),
+            "axis": None if axis is None else normalize_axis(axis, nodes[0].ndim)}
+
+
+def _repeat_infer(nodes, attrs):
+    x, r, axis = nodes[0], attrs["repeats"], attrs["axis"]
+    if axis is None:
+        return Shape((r * numel(x.shape),)), x.dtype
+    axis = normalize_axis(axis, x.ndim)
+    return Shape(r * d if i == axis else d for i, d in enumerate(x.shape)), x.dtype
+
+
+def _repeat_vjp(g, out, x, at, need):
+    from graphc.ops.reduction import sum as reduce_sum
+
+    r, axis, x0 = at["repeats"], at["axis"], x[0]
+    dims = (numel(x0.shape),) if axis is None else tuple(x0.shape)
+    a = 0 if axis is None else axis
+    if r != 1:  # r*d as (d, r): each entry, then its copies
+        g = reduce_sum(reshape(g, dims[:a + 1] + (r,) + dims[a + 1:]), axis=a + 1)
+    if not same_shape(g.shape, x0.shape):
+        g = reshape(g, tuple(x0.shape))
+    return [g]
+
+
+def _repeat_emit(args, attrs, ctx):
+    axis = attrs["axis"]
+    axis_code = "None" if axis is None else str(int(axis))
+    return f"xp.repeat({args[0]}, {int(attrs['repeats'])}, axis={axis_code})"
+
+
+register(OpDef(
+    name="repeat", kind="shape", infer=_repeat_infer,
+    compute=lambda args, attrs, shape: np.repeat(args[0], attrs["repeats"], axis=attrs["axis"]),
+    emit=_repeat_emit, vjp=_repeat_vjp, normalize=_normalize_repeat, doc=repeat.__doc__,
+    attrs=("repeats", "axis"),
+    # the flattened result is written out (as reshape's); otherwise axis by axis
+    axis_source=lambda node, src, axis: True if node.attr["axis"] is None else [(0, axis)],
+))
+
 #: the public builders (re-exported by graphc.ops and graphc)
 __all__ = [
-    "broadcast_to", "concatenate", "expand_dims", "reshape", "squeeze", "swapaxes",
-    "transpose",
+    "broadcast_to", "concatenate", "expand_dims", "pad", "repeat", "reshape", "squeeze",
+    "swapaxes", "tile", "transpose",
 ]

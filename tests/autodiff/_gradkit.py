@@ -16,8 +16,9 @@ TALLY = {"check_grad calls": 0, "directional comparisons": 0}
 
 
 def concrete(shape: Sequence[Any], B: int | None) -> tuple[int, ...]:
-    """``shape`` with every symbol bound to ``B``."""
-    return tuple(B if isinstance(d, (str, gc.Dim)) else d for d in shape)
+    """``shape`` with every symbol bound to ``B`` (expressions evaluated: ``B + 3`` is B + 3)."""
+    s = gc.Shape(shape)
+    return s.bind(dict.fromkeys(s.symbols, B))
 
 
 def has_symbol(*shapes: Sequence[Any]) -> bool:
