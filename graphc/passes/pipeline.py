@@ -11,6 +11,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from graphc.errors import ShapeError
 from graphc.ir.dims import same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.nxgraph import needed, to_digraph
@@ -166,17 +167,23 @@ def verify(prog: Program, before: Program | None = None, what: str = "",
             raise VerifyError(f"the program refers to a missing node %{i}{where}")
     if before is None:
         return
-    feed_old, feed_new = _random_feed(before, prog, seed, size)
-    if feed_old is None:
-        return
     from graphc.ops.evaluate import evaluate
 
     old_ids = [*before.outputs, *(v for _, v in before.updates)]
     new_ids = [*prog.outputs, *(v for _, v in prog.updates)]
-    try:
-        with np.errstate(all="ignore"):
-            want = evaluate([before.graph.tensor(i) for i in old_ids], feed_old)
-    except Exception:  # noqa: BLE001 - random values outside an op's domain (an index, ...)
+    for every in (size, 2 * size + 1, 4 * size + 5):  # the first size the shape rules accept
+        feed_old, feed_new = _random_feed(before, prog, seed, every)
+        if feed_old is None:
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                want = evaluate([before.graph.tensor(i) for i in old_ids], feed_old)
+        except ShapeError:  # a condition of a shape rule (a slice needs T >= 5): larger
+            continue
+        except Exception:  # noqa: BLE001 - random values outside an op's domain (an index)
+            return
+        break
+    else:
         return
     with np.errstate(all="ignore"):
         got = evaluate([g.tensor(i) for i in new_ids], feed_new)

@@ -113,3 +113,24 @@ def test_the_lint_sees_a_duplicated_expression_dim():
     target = gc.reshape(x[:, :, 0], (-1,))  # (B*T,)
     with pytest.warns(gc.ShapeWarning, match=r"symbolic dim B\*T is in 2 axes.*\(B\*T\)\*\(B"):
         pred - target
+
+
+def test_the_pass_verifier_finds_a_size_the_shape_rules_accept():
+    """verify compares a pass's result with its input on random values, every symbol bound to
+    one size: with a slice that needs T >= 5 it retries at a larger size instead of skipping,
+    so a changed result is found."""
+    from graphc.ir.nxgraph import needed
+    from graphc.ir.program import Program
+    from graphc.passes.pipeline import VerifyError, verify
+
+    g = gc.Graph()
+    x = g.input("x", ("B", "T"))
+    right = gc.sum(x[:, 5:] * 2.0)
+    wrong = gc.sum(x[:, 5:] * 3.0)
+
+    def prog(y):
+        return Program(g, [x.id], [y.id], [], schedule=needed(g, [y.id]))
+
+    verify(prog(right), before=prog(right))
+    with pytest.raises(VerifyError, match="result 0 changed"):
+        verify(prog(wrong), before=prog(right))
