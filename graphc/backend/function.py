@@ -25,6 +25,7 @@ from graphc.ir.program import Program
 from graphc.ir.tensor import Tensor
 from graphc.ops._common import wrap
 from graphc.ops.evaluate import as_tensor_list
+from graphc.ops.random import advance_updates
 from graphc.passes.pipeline import Options, VerifyError, optimize, verify
 
 
@@ -49,6 +50,10 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
             raise TypeError(f"update of param {p.name!r}: a {v.dtype} value cannot be stored in "
                             f"a {p.dtype} param")
         pairs.append((p.id, v.id))
+    # a generator state that a draw reads advances with each call (its counter + 1), committed
+    # with the other updates, unless the caller updates it (graphc.ops.random)
+    pairs += advance_updates(g, [t.id for t in outs] + [i for pair in pairs for i in pair],
+                             {p for p, _ in pairs})
     # -------------------------------------------------------------------------- inputs
     # the updated params too: the commit writes into them even when no value reads them
     schedule = needed(g, [t.id for t in outs] + [i for pair in pairs for i in pair])
@@ -98,6 +103,9 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     so a step whose loss is NaN or inf raises ``gc.NonFiniteError`` and changes no param.
     ``backend`` names what compiles the optimised program: ``"numpy"`` (the default) emits
     one Python function over numpy (see ``graphc.backend.base`` for the interface).
+    A program that draws (``gc.random``) gets the update that advances its generator state
+    (unless ``updates`` sets it): each call draws afresh, and a call that raises does not
+    advance it.
     """
     get_backend(backend)  # an unknown backend raises before the graph changes
     options = Options.make(passes, False)  # bad pass names raise before the graph changes

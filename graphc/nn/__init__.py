@@ -1,6 +1,8 @@
 """Layers, losses and training for graphc graphs: ``gc.nn``."""
 
 from graphc.nn import init
+from graphc.nn.attention import MultiHeadAttention
+from graphc.nn.dropout import dropout
 from graphc.nn.layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh, get_activation
 from graphc.nn.losses import (
     accuracy,
@@ -9,11 +11,13 @@ from graphc.nn.losses import (
     mse_loss,
 )
 from graphc.nn.module import Module
+from graphc.nn.norm import LayerNorm, RMSNorm
 from graphc.nn.train import History, NonFiniteLossError, fit, load_params, save_params
 from graphc.ops import relu, sigmoid, tanh
 
 __all__ = [
+    "LayerNorm", "MultiHeadAttention", "RMSNorm",
     "History", "Linear", "MLP", "Module", "NonFiniteLossError", "ReLU", "Sequential", "Sigmoid",
-    "Tanh", "accuracy", "binary_cross_entropy_with_logits", "cross_entropy", "fit",
+    "Tanh", "accuracy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "fit",
     "get_activation", "init", "load_params", "mse_loss", "relu", "save_params", "sigmoid", "tanh",
 ]

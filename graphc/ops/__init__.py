@@ -12,6 +12,7 @@ from graphc.ops import (  # noqa: F401
     elementwise,
     indexing,
     linalg,
+    random,
     reduction,
     shape,
     source,
