@@ -1,4 +1,6 @@
-"""Elementwise ops: arithmetic, unary math, activations, comparisons, where, astype.
+"""Elementwise ops: arithmetic, unary math (trig, hyperbolic, logs and exps, erf),
+activations, comparisons, where, astype, binary math (hypot, arctan2, remainder, fmod),
+rounding, clip, and the bool predicates and logic (isfinite, isnan, logical_*).
 
 Each block holds one op: its builder, shape and dtype rule (numpy broadcasting; numpy's own
 dtype promotion, probed once per dtype combination), reference compute, numpy lowering and
@@ -8,6 +10,7 @@ it back to the operand's shape, so no rule here unbroadcasts.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -382,10 +385,450 @@ register(OpDef(
     axis_source=_broadcast_axis_source,
 ))
 
+# ------------------------------------------------------------------------ more unary math
+# numpy's ufuncs, with numpy's dtype rule (ints and bools -> numpy's float: int64 -> float64,
+# int8 -> float16) and numpy's values, NaNs and warnings outside the domain (arcsin(2) is
+# nan with numpy's "invalid value" RuntimeWarning in compiled code).
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _one_minus_square(x: Tensor) -> Tensor:
+    """1 - x^2 as (1 - x)(1 + x): no cancellation near |x| = 1."""
+    return (1 - x) * (1 + x)
+
+
+def sin(x: Any) -> Tensor:
+    """Sine (radians)."""
+    return apply("sin", [x])
+
+
+_def("sin", lambda g, out, x, at, need: [g * cos(x[0])], sin.__doc__)
+
+
+def cos(x: Any) -> Tensor:
+    """Cosine (radians)."""
+    return apply("cos", [x])
+
+
+_def("cos", lambda g, out, x, at, need: [negative(g * sin(x[0]))], cos.__doc__)
+
+
+def tan(x: Any) -> Tensor:
+    """Tangent (radians). Its derivative is 1 + tan(x)^2."""
+    return apply("tan", [x])
+
+
+_def("tan", lambda g, out, x, at, need: [g * (1 + square(out))], tan.__doc__)
+
+
+def arcsin(x: Any) -> Tensor:
+    """Inverse sine, in [-pi/2, pi/2]; nan outside [-1, 1] (as numpy)."""
+    return apply("arcsin", [x])
+
+
+_def("arcsin", lambda g, out, x, at, need: [g / sqrt(_one_minus_square(x[0]))],
+     arcsin.__doc__)
+
+
+def arccos(x: Any) -> Tensor:
+    """Inverse cosine, in [0, pi]; nan outside [-1, 1] (as numpy)."""
+    return apply("arccos", [x])
+
+
+_def("arccos", lambda g, out, x, at, need: [negative(g / sqrt(_one_minus_square(x[0])))],
+     arccos.__doc__)
+
+
+def arctan(x: Any) -> Tensor:
+    """Inverse tangent, in (-pi/2, pi/2)."""
+    return apply("arctan", [x])
+
+
+_def("arctan", lambda g, out, x, at, need: [g / (1 + square(x[0]))], arctan.__doc__)
+
+
+def sinh(x: Any) -> Tensor:
+    """Hyperbolic sine."""
+    return apply("sinh", [x])
+
+
+_def("sinh", lambda g, out, x, at, need: [g * cosh(x[0])], sinh.__doc__)
+
+
+def cosh(x: Any) -> Tensor:
+    """Hyperbolic cosine."""
+    return apply("cosh", [x])
+
+
+_def("cosh", lambda g, out, x, at, need: [g * sinh(x[0])], cosh.__doc__)
+
+
+def arcsinh(x: Any) -> Tensor:
+    """Inverse hyperbolic sine. Its derivative 1 / sqrt(x^2 + 1) is taken as 1 / hypot(x, 1)
+    (no overflow for large x)."""
+    return apply("arcsinh", [x])
+
+
+_def("arcsinh", lambda g, out, x, at, need: [g / hypot(x[0], 1.0)], arcsinh.__doc__)
+
+
+def arctanh(x: Any) -> Tensor:
+    """Inverse hyperbolic tangent; +-inf at +-1 and nan outside [-1, 1] (as numpy)."""
+    return apply("arctanh", [x])
+
+
+_def("arctanh", lambda g, out, x, at, need: [g / _one_minus_square(x[0])], arctanh.__doc__)
+
+
+def log1p(x: Any) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    return apply("log1p", [x])
+
+
+_def("log1p", lambda g, out, x, at, need: [g / (1 + x[0])], log1p.__doc__)
+
+
+def expm1(x: Any) -> Tensor:
+    """e^x - 1, accurate for small x."""
+    return apply("expm1", [x])
+
+
+_def("expm1", lambda g, out, x, at, need: [g * (out + 1)], expm1.__doc__)
+
+
+def log2(x: Any) -> Tensor:
+    """Base-2 logarithm."""
+    return apply("log2", [x])
+
+
+_def("log2", lambda g, out, x, at, need: [g / (x[0] * _LN2)], log2.__doc__)
+
+
+def log10(x: Any) -> Tensor:
+    """Base-10 logarithm."""
+    return apply("log10", [x])
+
+
+_def("log10", lambda g, out, x, at, need: [g / (x[0] * _LN10)], log10.__doc__)
+
+
+def exp2(x: Any) -> Tensor:
+    """2 ** x."""
+    return apply("exp2", [x])
+
+
+_def("exp2", lambda g, out, x, at, need: [g * out * _LN2], exp2.__doc__)
+
+
+def reciprocal(x: Any) -> Tensor:
+    """1 / x as numpy's reciprocal: of an int dtype it stays int (numpy's integer 1 // x)."""
+    return apply("reciprocal", [x])
+
+
+_def("reciprocal", lambda g, out, x, at, need: [negative(g * square(out))],
+     reciprocal.__doc__)
+
+
+def cbrt(x: Any) -> Tensor:
+    """Real cube root (negative for negative x). Its gradient at 0 is inf."""
+    return apply("cbrt", [x])
+
+
+_def("cbrt", lambda g, out, x, at, need: [g / (3 * square(out))], cbrt.__doc__)
+
+
+def erf(x: Any) -> Tensor:
+    """The error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt, within 1 ulp in float64
+    (numpy has none: graphc's own vectorized kernel). The dtype follows numpy's float rule
+    as for ``sin`` (ints -> float64); erf(+-inf) = +-1. Its derivative is
+    2/sqrt(pi) exp(-x^2)."""
+    return apply("erf", [x])
+
+
+_def("erf", lambda g, out, x, at, need: [g * (_TWO_OVER_SQRT_PI * exp(negative(square(x[0]))))],
+     erf.__doc__, emit=call("rt.erf", out=True),
+     compute=lambda args, attrs, shape: kernels.erf(*args))
+
+
+# ------------------------------------------------------------------------ binary math
+
+
+def hypot(a: Any, b: Any) -> Tensor:
+    """sqrt(a^2 + b^2) without overflow or underflow, with numpy broadcasting."""
+    return apply("hypot", [a, b])
+
+
+def _hypot_vjp(g, out, x, at, need):
+    a, b = x
+    return [g * a / out if need[0] else None, g * b / out if need[1] else None]
+
+
+_def("hypot", _hypot_vjp, hypot.__doc__, arity=2)
+
+
+def arctan2(y: Any, x: Any) -> Tensor:
+    """The angle of the point (x, y) in (-pi, pi], quadrant-aware: numpy's arctan2(y, x),
+    with broadcasting. Gradients x / (x^2 + y^2) for y and -y / (x^2 + y^2) for x."""
+    return apply("arctan2", [y, x])
+
+
+def _arctan2_vjp(g, out, x, at, need):
+    y, xx = x
+    r2 = square(y) + square(xx)
+    return [g * xx / r2 if need[0] else None, negative(g * y / r2) if need[1] else None]
+
+
+_def("arctan2", _arctan2_vjp, arctan2.__doc__, arity=2)
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    """a - b * floor(a / b): the remainder with the sign of b (Python's %), as numpy's
+    remainder/mod, with broadcasting; an int remainder by 0 is 0 (numpy warns). Gradients
+    1 for a and -floor(a / b) for b (away from the jumps at a / b an integer)."""
+    return apply("remainder", [a, b])
+
+
+def mod(a: Any, b: Any) -> Tensor:
+    """numpy's mod, the same op as ``remainder``: the remainder with the sign of b."""
+    return apply("remainder", [a, b])
+
+
+_def("remainder",
+     lambda g, out, x, at, need: [g if need[0] else None,
+                                  negative(g * floor(x[0] / x[1])) if need[1] else None],
+     remainder.__doc__, arity=2, infix="%")
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    """a - b * trunc(a / b): the remainder with the sign of a (C's fmod), as numpy's fmod,
+    with broadcasting. Gradients 1 for a and -trunc(a / b) for b."""
+    return apply("fmod", [a, b])
+
+
+_def("fmod",
+     lambda g, out, x, at, need: [g if need[0] else None,
+                                  negative(g * trunc(x[0] / x[1])) if need[1] else None],
+     fmod.__doc__, arity=2)
+
+
+# ------------------------------------------------------------------- rounding (no gradient)
+
+
+def floor(x: Any) -> Tensor:
+    """The largest integer <= x (ints stay ints, as numpy). Piecewise constant: zero
+    gradient."""
+    return apply("floor", [x])
+
+
+_def("floor", None, floor.__doc__)
+
+
+def ceil(x: Any) -> Tensor:
+    """The smallest integer >= x (ints stay ints, as numpy). Piecewise constant: zero
+    gradient."""
+    return apply("ceil", [x])
+
+
+_def("ceil", None, ceil.__doc__)
+
+
+def trunc(x: Any) -> Tensor:
+    """x rounded towards 0 (ints stay ints, as numpy). Piecewise constant: zero gradient."""
+    return apply("trunc", [x])
+
+
+_def("trunc", None, trunc.__doc__)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - numpy's name
+    """x rounded to ``decimals`` decimal places as numpy's round: halves to even
+    (0.5 -> 0.0, 1.5 -> 2.0, -2.5 -> -2.0); ints stay ints; a negative ``decimals`` rounds
+    to tens, hundreds, ... Piecewise constant: zero gradient."""
+    return apply("round", [x], decimals=decimals)
+
+
+def _round_normalize(nodes, attrs):
+    d = attrs["decimals"]
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+        raise TypeError(f"round: decimals must be an int, got {d!r}")
+    if not -(2**31) <= d < 2**31:  # numpy's C int
+        raise ValueError(f"round: decimals={d} is out of range (numpy takes a 32-bit int)")
+    return {"decimals": int(d)}
+
+
+@cache
+def _round_dtype(dtype: np.dtype, decimals: int) -> np.dtype:
+    return probe_dtype(lambda a: np.round(a, decimals), dtype)
+
+
+def _round_infer(nodes, attrs):
+    # numpy's dtype for this decimals (a bool rounds to float16 at decimals=0, is refused at
+    # any other)
+    dt = _round_dtype(nodes[0].dtype, attrs["decimals"])
+    check_dtype(dt, "round")
+    return nodes[0].shape, dt
+
+
+register(OpDef(
+    name="round", kind="elementwise", infer=_round_infer, normalize=_round_normalize,
+    compute=lambda args, attrs, shape: np.round(args[0], attrs["decimals"]),
+    emit=call("xp.round", out=True), vjp=None, out=True, ufunc=True, inplace=True,
+    doc=round.__doc__, attrs=("decimals",), axis_source=_broadcast_axis_source,
+))
+
+
+# ---------------------------------------------------------------------------------- clip
+
+
+def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
+    """a limited to [a_min, a_max] as numpy's clip: ``min(max(a, a_min), a_max)`` (so a_max
+    wins where a_min > a_max), every operand broadcast; either bound may be None (no limit),
+    a scalar or a tensor; the dtype is numpy's for the operands (int a, float bound ->
+    float).
+
+    Gradient (as torch.clamp): to a where a_min <= a <= a_max (the boundaries included),
+    to a_min where a < a_min <= a_max, to a_max where a > a_max or a_min > a_max; so each
+    element's gradient goes to exactly one operand (torch drops it where a < a_min == a_max;
+    graphc gives it to a_min).
+    """
+    bounds = [b for b in (a_min, a_max) if b is not None]
+    return apply("clip", [a, *bounds], lower=a_min is not None, upper=a_max is not None)
+
+
+def _clip_normalize(nodes, attrs):
+    lower, upper = attrs["lower"], attrs["upper"]
+    for name, v in (("lower", lower), ("upper", upper)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"clip: {name} must be a bool, got {v!r}")
+    want = 1 + bool(lower) + bool(upper)
+    if len(nodes) != want:
+        raise TypeError(f"clip with lower={bool(lower)}, upper={bool(upper)} takes {want} "
+                        f"operand(s), got {len(nodes)}")
+    return {"lower": bool(lower), "upper": bool(upper)}
+
+
+def _clip_args(args, attrs):
+    """(a, a_min or None, a_max or None) from the operands present."""
+    rest = iter(args[1:])
+    lo = next(rest) if attrs["lower"] else None
+    hi = next(rest) if attrs["upper"] else None
+    return args[0], lo, hi
+
+
+@cache
+def _clip_dtype(lower: bool, upper: bool, *dtypes: np.dtype) -> np.dtype:
+    def fn(*xs):
+        return np.clip(*_clip_args(xs, {"lower": lower, "upper": upper}))
+
+    return probe_dtype(fn, *dtypes)
+
+
+def _clip_infer(nodes, attrs):
+    shape = broadcast_shapes(*[n.shape for n in nodes])
+    dt = _clip_dtype(attrs["lower"], attrs["upper"], *[n.dtype for n in nodes])
+    check_dtype(dt, "clip")
+    return shape, dt
+
+
+def _clip_emit(args, attrs, ctx):
+    a, lo, hi = _clip_args(args, attrs)
+    out = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"xp.clip({a}, {lo or 'None'}, {hi or 'None'}{out})"
+
+
+def _clip_vjp(g, out, x, at, need):
+    a, lo, hi = _clip_args(x, at)
+
+    def to_a():  # a_min <= a <= a_max (None: no bound, all of g)
+        if lo is None:
+            return None if hi is None else less_equal(a, hi)
+        return greater_equal(a, lo) if hi is None else logical_and(greater_equal(a, lo),
+                                                                   less_equal(a, hi))
+
+    def to_lo():  # a < a_min <= a_max
+        return less(a, lo) if hi is None else logical_and(less(a, lo), less_equal(lo, hi))
+
+    def to_hi():  # a > a_max, or a_min > a_max (then the result is a_max)
+        return greater(a, hi) if lo is None else logical_or(greater(a, hi), greater(lo, hi))
+
+    rules = [to_a] + ([to_lo] if lo is not None else []) + ([to_hi] if hi is not None else [])
+    grads = []
+    for needed, rule in zip(need, rules):
+        mask = rule() if needed else None
+        grads.append(None if not needed else g if mask is None else where(mask, g, 0))
+    return grads
+
+
+register(OpDef(
+    name="clip", kind="elementwise", infer=_clip_infer, normalize=_clip_normalize,
+    compute=lambda args, attrs, shape: np.clip(*_clip_args(args, attrs)),
+    emit=_clip_emit, vjp=_clip_vjp, arity=None, out=True, ufunc=True, inplace=True,
+    doc=clip.__doc__, attrs=("lower", "upper"), axis_source=_broadcast_axis_source,
+))
+
+
+# ------------------------------------------------------------- predicates and logic (bool)
+
+
+def isfinite(x: Any) -> Tensor:
+    """True where x is neither inf nor nan (bool, no gradient; always true for ints)."""
+    return apply("isfinite", [x])
+
+
+_def("isfinite", None, isfinite.__doc__, kind="comparison")
+
+
+def isnan(x: Any) -> Tensor:
+    """True where x is nan (bool, no gradient)."""
+    return apply("isnan", [x])
+
+
+_def("isnan", None, isnan.__doc__, kind="comparison")
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    """a and b, elementwise, of any dtypes (nonzero is true), with broadcasting (bool)."""
+    return apply("logical_and", [a, b])
+
+
+_def("logical_and", None, logical_and.__doc__, kind="comparison", arity=2)
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    """a or b, elementwise, of any dtypes (nonzero is true), with broadcasting (bool)."""
+    return apply("logical_or", [a, b])
+
+
+_def("logical_or", None, logical_or.__doc__, kind="comparison", arity=2)
+
+
+def logical_xor(a: Any, b: Any) -> Tensor:
+    """a xor b, elementwise, of any dtypes (nonzero is true), with broadcasting (bool)."""
+    return apply("logical_xor", [a, b])
+
+
+_def("logical_xor", None, logical_xor.__doc__, kind="comparison", arity=2)
+
+
+def logical_not(x: Any) -> Tensor:
+    """not x, elementwise, of any dtype (nonzero is true) (bool)."""
+    return apply("logical_not", [x])
+
+
+_def("logical_not", None, logical_not.__doc__, kind="comparison")
+
+
 #: the public builders (re-exported by graphc.ops and graphc)
 __all__ = [
-    "abs", "add", "astype", "divide", "equal", "exp", "greater", "greater_equal", "less",
-    "less_equal", "log", "log_sigmoid", "logaddexp", "maximum", "minimum", "multiply",
-    "negative", "not_equal", "power", "relu", "sigmoid", "sign", "softplus", "sqrt", "square",
-    "subtract", "tanh", "where",
+    "abs", "add", "arccos", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "astype",
+    "cbrt", "ceil", "clip", "cos", "cosh", "divide", "equal", "erf", "exp", "exp2", "expm1",
+    "floor", "fmod", "greater", "greater_equal", "hypot", "isfinite", "isnan", "less",
+    "less_equal", "log", "log1p", "log2", "log10", "log_sigmoid", "logaddexp", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod", "multiply",
+    "negative", "not_equal", "power", "reciprocal", "relu", "remainder", "round", "sigmoid",
+    "sign", "sin", "sinh", "softplus", "sqrt", "square", "subtract", "tan", "tanh", "trunc",
+    "where",
 ]
