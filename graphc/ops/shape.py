@@ -1,8 +1,9 @@
 """Shape ops: reshape, broadcast_to, swapaxes, transpose, expand_dims, squeeze, concatenate,
-pad, tile, repeat.
+pad, tile, repeat, stack, split (the parts of gc.split and gc.array_split), flip, roll; and
+builders made of them: moveaxis (a transpose), ravel and flatten (a reshape).
 
-All but concatenate, pad, tile and repeat lower to numpy views, so they cost nothing at run
-time.
+All but concatenate, pad, tile, repeat, stack and roll lower to numpy views, so they cost
+nothing at run time.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from graphc.ir.dims import (
     numel,
     same_shape,
 )
+from graphc.ir.graph import build_error
 from graphc.ir.opdef import Kernel, OpDef, register
 from graphc.ir.tensor import Tensor
-from graphc.ops._common import apply
+from graphc.ops._common import apply, wrap
 
 # -------------------------------------------------------------------------------- reshape
 
@@ -752,8 +754,414 @@ register(OpDef(
     axis_source=lambda node, src, axis: True if node.attr["axis"] is None else [(0, axis)],
 ))
 
+# ------------------------------------------------------------------------------------ stack
+
+
+def stack(tensors: Any, axis: int = 0) -> Tensor:
+    """np.stack: tensors of one shape joined along a new axis ``axis`` (a position in the
+    result: ``0`` first, ``-1`` last). The shapes must be the same dims (``(B, T)`` and
+    ``(B, T)``, not ``(B, T)`` and ``(B, S)``); the dtype is numpy's result type of the
+    operands. Lowers to ``xp.stack(...)`` (with ``out=`` into a planned buffer); the gradient
+    of operand ``k`` is its slice of the result's gradient, ``g[:, k]`` for ``axis=1`` (a
+    view)."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
+        raise build_error(TypeError("stack takes a non-empty list of tensors, e.g. "
+                                    "gc.stack([a, b], axis=1)"), "stack", [])
+    return apply("stack", list(tensors), axis=axis)
+
+
+def _normalize_stack(nodes, attrs):
+    if not nodes:
+        raise TypeError("stack takes at least one operand")
+    return {"axis": normalize_axis(attrs["axis"], nodes[0].ndim + 1)}
+
+
+def _stack_infer(nodes, attrs):
+    first = nodes[0]
+    for k, n in enumerate(nodes):
+        if not same_shape(n.shape, first.shape):
+            why = (" (symbolic dims must be the same expression)"
+                   if len(n.shape) == len(first.shape) and (_has_symbols(n.shape)
+                                                            or _has_symbols(first.shape))
+                   else "")
+            raise ShapeError(f"stack needs operands of one shape: operand {k} has shape "
+                             f"{n.shape}, operand 0 has {first.shape}{why}")
+    axis = normalize_axis(attrs["axis"], first.ndim + 1)
+    dims = list(first.shape)
+    dims.insert(axis, len(nodes))
+    return Shape(dims), np.result_type(*[n.dtype for n in nodes])
+
+
+def _has_symbols(shape) -> bool:
+    return any(is_symbolic(d) for d in shape)
+
+
+def _stack_emit(args, attrs, ctx):
+    out = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"xp.stack(({', '.join(args)},), axis={int(attrs['axis'])}{out})"
+
+
+def _stack_vjp(g, out, x, at, need):
+    from graphc.ops.indexing import getitem
+
+    pre = (slice(None),) * at["axis"]
+    return [getitem(g, pre + (k,)) if nd else None for k, nd in enumerate(need)]
+
+
+def _stack_axis_source(node, src, axis):
+    """The new axis was written out; any other comes from every operand."""
+    new = node.attr["axis"]
+    if axis == new:
+        return True
+    return [(k, axis - (axis > new)) for k in range(len(src))]
+
+
+register(OpDef(
+    name="stack", kind="shape", infer=_stack_infer,
+    compute=lambda args, attrs, shape: np.stack(args, axis=attrs["axis"]),
+    emit=_stack_emit, vjp=_stack_vjp, normalize=_normalize_stack, out=True, arity=None,
+    doc=stack.__doc__, attrs=("axis",), axis_source=_stack_axis_source,
+))
+
+
+# ------------------------------------------------------------------- split, array_split
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """np.split: a list of parts of ``x`` along ``axis``, each a view of ``x``.
+
+    ``indices_or_sections`` an int ``n``: ``n`` equal parts, which needs the axis size
+    divisible by ``n``: a ShapeError now for an int size; on a symbolic axis ``T`` each part
+    has ``T//n`` entries and ``T % n == 0`` is checked when the symbols are bound. A list of
+    positions (ints, negative ones counted from the end, or dims such as ``T - 1`` counted
+    from the start): the parts between them, numpy's ``x[:i0], x[i0:i1], ..., x[ik:]``. On
+    a symbolic axis each position must lie within the axis and the positions must not
+    decrease (checked when the symbols are bound, where numpy would give empty parts).
+
+    The gradient of ``x`` is each used part's gradient written back at its place, zeros
+    where a part is not used."""
+    return _split(x, indices_or_sections, axis, True, "split")
+
+
+def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """np.array_split: as ``gc.split``, but ``n`` sections need not divide the axis: the
+    first ``d % n`` parts have one entry more (numpy's rule). On a symbolic axis ``T`` part
+    ``k`` has ``(T + n - 1 - k)//n`` entries (``(T + 2)//3, (T + 1)//3, T//3`` for 3 parts),
+    exactly numpy's sizes for every ``T``, so any size binds. A list of positions splits as
+    ``gc.split`` does."""
+    return _split(x, indices_or_sections, axis, False, "array_split")
+
+
+def _sections(v: Any) -> int | list:
+    """``indices_or_sections`` as an int ``n >= 1`` or a list of positions (ints, dims)."""
+    if isinstance(v, np.ndarray):
+        if v.ndim > 1:
+            raise TypeError(f"split positions must be a 1-D list, got an array of shape "
+                            f"{v.shape}")
+        v = v.item() if v.ndim == 0 else v.tolist()
+    if isinstance(v, (list, tuple)):
+        out: list = []
+        for p in v:
+            if isinstance(p, Dim):
+                out.append(p)
+            elif isinstance(p, (bool, np.bool_, str)) or not hasattr(p, "__index__"):
+                raise TypeError(f"split position {p!r} ({type(p).__name__}) is not an int "
+                                "or a dim")
+            else:
+                out.append(int(p.__index__()))
+        return out
+    if isinstance(v, Dim):
+        raise TypeError(f"the number of sections {v} is a dim; give an int number of "
+                        f"sections, or a list of positions ([{v}]) to split there")
+    if isinstance(v, (bool, np.bool_, str)) or not hasattr(v, "__index__"):
+        raise TypeError(f"indices_or_sections {v!r} ({type(v).__name__}) is neither an int "
+                        "number of sections nor a list of positions")
+    n = int(v.__index__())
+    if n < 1:
+        raise ShapeError(f"cannot split into {n} sections: the number of sections must be "
+                         ">= 1")
+    return n
+
+
+def _split(x: Any, ios: Any, axis: Any, equal: bool, name: str) -> list[Tensor]:
+    from graphc.ops.indexing import getitem
+
+    (t,) = wrap([x], name)
+    try:
+        a = normalize_axis(axis, t.ndim)
+        spec = _sections(ios)
+    except (ShapeError, TypeError, ValueError) as e:
+        raise build_error(e, name, [t]) from None
+    if isinstance(spec, int):
+        return [apply("split", [t], axis=a, sections=spec, index=k, equal=equal)
+                for k in range(spec)]
+    pre = (slice(None),) * a
+    bounds = [None, *spec, None]
+    return [getitem(t, pre + (slice(lo, hi),)) for lo, hi in zip(bounds, bounds[1:])]
+
+
+def _split_part(d: Any, n: int, k: int, equal: bool) -> tuple[Any, Any]:
+    """(start, size) of part ``k`` of ``n`` along an axis of size ``d``: ``d//n`` each for
+    split; for array_split ``(d + n - 1 - k)//n``, which is numpy's ``d//n + (k < d % n)``
+    written as one expression (the number of ``i < d`` with ``i % n == k``)."""
+    if equal:
+        m = d // n
+        return k * m, m
+    start: Any = 0
+    for j in range(k):
+        start = start + (d + n - 1 - j) // n
+    return start, (d + n - 1 - k) // n
+
+
+def _normalize_split(nodes, attrs):
+    equal = attrs["equal"]
+    if not isinstance(equal, bool):
+        raise TypeError(f"equal {equal!r} is not a bool")
+    n = _count(attrs["sections"], "sections")
+    if n < 1:
+        raise ShapeError("the number of sections must be >= 1")
+    k = _count(attrs["index"], "part index")
+    if k >= n:
+        raise ShapeError(f"part index {k} is out of range for {n} sections")
+    return {"axis": normalize_axis(attrs["axis"], nodes[0].ndim), "sections": n, "index": k,
+            "equal": equal}
+
+
+def _split_why(shape, axis: int, n: int) -> str:
+    d = shape[axis]
+    text = str(d) if not is_symbolic(d) or d.name else f"({d})"
+    return (f"split of axis {axis} of {shape} into {n} equal sections needs {text} % {n} "
+            "== 0")
+
+
+def _split_infer(nodes, attrs):
+    x = nodes[0]
+    axis, n, k = normalize_axis(attrs["axis"], x.ndim), attrs["sections"], attrs["index"]
+    d = x.shape[axis]
+    if attrs["equal"] and not is_symbolic(d % n) and d % n != 0:
+        never = " (for no size)" if is_symbolic(d) else ""
+        raise ShapeError(f"{_split_why(x.shape, axis, n)}{never}; gc.array_split allows "
+                         "unequal parts")
+    try:
+        _, size = _split_part(d, n, k, attrs["equal"])
+    except ShapeError as e:  # too many parts of a symbolic axis for one expression each
+        raise ShapeError(f"array_split of the symbolic axis {d} into {n} parts: {e}; use "
+                         "fewer parts") from None
+    dims = list(x.shape)
+    dims[axis] = size
+    return Shape(dims), x.dtype
+
+
+def _split_requires(node, operands):
+    """T % n == 0 for equal sections of a symbolic axis."""
+    x, at = operands[0], node.attr
+    d = x.shape[at["axis"]]
+    if not at["equal"] or not is_symbolic(d):
+        return []
+    return equal_dims(d % at["sections"], 0, _split_why(x.shape, at["axis"], at["sections"]))
+
+
+def _split_emit(args, attrs, ctx):
+    from graphc.ops.indexing import index_code
+
+    axis, n, k = attrs["axis"], attrs["sections"], attrs["index"]
+    start, size = _split_part(ctx.inputs[0].shape[axis], n, k, attrs["equal"])
+    lo = None if definitely_equal(start, 0) else start
+    hi = None if k == n - 1 else start + size  # the parts end at the axis' end
+    index = (("slice", None, None, None),) * axis + (("slice", lo, hi, None),)
+    return f"{args[0]}[{index_code(index, ctx.dim)}]"
+
+
+def _split_vjp(g, out, x, at, need):
+    axis, x0 = at["axis"], x[0]
+    start, size = _split_part(x0.shape[axis], at["sections"], at["index"], at["equal"])
+    return [_scatter(g, (slice(None),) * axis + (slice(start, start + size),), x0.shape)]
+
+
+register(OpDef(
+    name="split", kind="shape", infer=_split_infer,
+    compute=lambda args, attrs, shape: (np.split if attrs["equal"] else np.array_split)(
+        args[0], attrs["sections"], axis=attrs["axis"])[attrs["index"]],
+    emit=_split_emit, vjp=_split_vjp, normalize=_normalize_split, requires=_split_requires,
+    view=True, returns_view=_always,
+    doc="Part ``index`` of ``sections`` along ``axis`` (np.split when ``equal``, else "
+        "np.array_split): one node per part of gc.split / gc.array_split, a view.",
+    attrs=("axis", "sections", "index", "equal"),
+    axis_source=lambda node, src, axis: True if axis == node.attr["axis"] else [(0, axis)],
+))
+
+
+# ------------------------------------------------------------------------------------- flip
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    """np.flip: the entries along ``axis`` (an int, a tuple of ints, None: every axis) in
+    reverse order. A view (``x[:, ::-1]``); its gradient is the gradient flipped back."""
+    return apply("flip", [x], axis=axis)
+
+
+def _flip_emit(args, attrs, ctx):
+    axes = tuple(attrs["axis"])
+    if not axes:
+        return f"{args[0]}[...]"
+    items = ["::-1" if a in axes else ":" for a in range(max(axes) + 1)]
+    return f"{args[0]}[{', '.join(items)}{',' if len(items) == 1 else ''}]"
+
+
+def _flip_compute(args, attrs, shape):
+    """x[::-1, :, ...]: a view, even of a 0-d array (np.flip(x, ()) gives a 0-d copy, and
+    the memory plan makes a view of a buffer once per binding with ``compute``)."""
+    x, axes = args[0], tuple(attrs["axis"])
+    rev = slice(None, None, -1)
+    return x[tuple(rev if a in axes else slice(None) for a in range(x.ndim)) + (Ellipsis,)]
+
+
+register(OpDef(
+    name="flip", kind="shape", infer=lambda nodes, attrs: (nodes[0].shape, nodes[0].dtype),
+    compute=_flip_compute,
+    emit=_flip_emit, vjp=lambda g, out, x, at, need: [flip(g, at["axis"])],
+    normalize=lambda nodes, attrs: {"axis": normalize_axes(attrs.get("axis"), nodes[0].ndim)},
+    view=True, returns_view=_always, same_values=True, doc=flip.__doc__, attrs=("axis",),
+    axis_source=lambda node, src, axis: [(0, axis)],
+))
+
+
+# ------------------------------------------------------------------------------------- roll
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+    """np.roll: the entries shifted by ``shift`` places along ``axis``, those pushed past the
+    end coming back at the start. ``shift`` an int (negative: backwards; any size) or a dim
+    (``T//2``); ``axis`` an int; or tuples of both, paired as numpy does (the shifts of a
+    repeated axis add up). ``axis=None`` rolls the flattened tensor and restores its shape.
+    The shape does not change; on a symbolic axis the shift is taken modulo the size at run
+    time (``np.roll`` does so). Its gradient rolls back by ``-shift``."""
+    return apply("roll", [x], shift=shift, axis=axis)
+
+
+def _as_list(v: Any) -> list:
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    return list(v) if isinstance(v, (tuple, list)) else [v]
+
+
+def _shift_value(v: Any) -> int | Dim:
+    if isinstance(v, Dim):
+        return v
+    if isinstance(v, (bool, np.bool_, str)) or not hasattr(v, "__index__"):
+        raise TypeError(f"shift {v!r} ({type(v).__name__}) is not an int or a dim")
+    return int(v.__index__())
+
+
+def _normalize_roll(nodes, attrs):
+    """Canonical: ``axis`` None and one shift, or sorted distinct axes, each with its total
+    shift; an int shift on an int axis is reduced modulo the size, and an axis that does
+    not move is dropped."""
+    x = nodes[0]
+    shifts = [_shift_value(s) for s in _as_list(attrs["shift"])]
+    axis = attrs.get("axis")
+    if axis is None:
+        total: Any = sum(shifts, 0)
+        n = numel(x.shape)
+        if not is_symbolic(total) and not is_symbolic(n):
+            total = total % n if n else 0
+        return {"shift": total, "axis": None}
+    axes = [normalize_axis(a, x.ndim) for a in _as_list(axis)]
+    if len(shifts) != len(axes) and 1 not in (len(shifts), len(axes)):
+        raise ShapeError(f"{len(shifts)} shifts for {len(axes)} axes: give one shift per "
+                         "axis, or one shift for every axis, or one axis for every shift")
+    if len(shifts) == 1:
+        shifts = shifts * len(axes)
+    elif len(axes) == 1:
+        axes = axes * len(shifts)
+    totals: dict[int, Any] = {}
+    for s, a in zip(shifts, axes):
+        totals[a] = totals.get(a, 0) + s
+    out_shift, out_axis = [], []
+    for a in sorted(totals):
+        s, d = totals[a], x.shape[a]
+        if not is_symbolic(d):
+            if d == 0:
+                continue
+            if not is_symbolic(s):
+                s %= d
+        if not is_symbolic(s) and s == 0:
+            continue
+        out_shift.append(s)
+        out_axis.append(a)
+    return {"shift": tuple(out_shift), "axis": tuple(out_axis)}
+
+
+def _roll_emit(args, attrs, ctx):
+    axis = attrs["axis"]
+    if axis is None:
+        return f"xp.roll({args[0]}, {ctx.dim(attrs['shift'])})"
+    trail = "," if len(axis) == 1 else ""
+    shifts = ", ".join(ctx.dim(s) for s in attrs["shift"])
+    axes = ", ".join(str(int(a)) for a in axis)
+    return f"xp.roll({args[0]}, ({shifts}{trail}), axis=({axes}{trail}))"
+
+
+def _roll_vjp(g, out, x, at, need):
+    if at["axis"] is None:
+        return [roll(g, -at["shift"])]
+    return [roll(g, tuple(-s for s in at["shift"]), at["axis"])]
+
+
+register(OpDef(
+    name="roll", kind="shape", infer=lambda nodes, attrs: (nodes[0].shape, nodes[0].dtype),
+    compute=lambda args, attrs, shape: np.roll(args[0], attrs["shift"], axis=attrs["axis"]),
+    emit=_roll_emit, vjp=_roll_vjp, normalize=_normalize_roll, doc=roll.__doc__,
+    attrs=("shift", "axis"), axis_source=lambda node, src, axis: [(0, axis)],
+))
+
+
+# --------------------------------------------------------------- moveaxis, ravel, flatten
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """np.moveaxis: axes ``source`` (an int or a tuple) moved to the positions
+    ``destination``, the other axes keeping their order. Built as ``gc.transpose`` (a
+    view)."""
+    (t,) = wrap([x], "moveaxis")
+    try:
+        src = _axis_list(source, t.ndim, "source")
+        dst = _axis_list(destination, t.ndim, "destination")
+        if len(src) != len(dst):
+            raise ShapeError(f"source {source!r} and destination {destination!r} need the "
+                             "same number of axes")
+    except (ShapeError, TypeError, ValueError) as e:
+        raise build_error(e, "moveaxis", [t]) from None
+    order = [a for a in range(t.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(t, tuple(order))
+
+
+def _axis_list(v: Any, ndim: int, what: str) -> list[int]:
+    items = _as_list(v)
+    axes = [normalize_axis(a, ndim, f"{what} axis") for a in items]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{what} {v!r} repeats an axis")
+    return axes
+
+
+def ravel(x: Any) -> Tensor:
+    """np.ravel: the entries as one axis in C order, ``reshape(x, (-1,))``: ``(B, T, 4)``
+    gives ``(4*B*T,)``. A view when numpy can make one."""
+    return reshape(x, (-1,))
+
+
+def flatten(x: Any) -> Tensor:
+    """``ndarray.flatten`` as a function: the same as ``gc.ravel``. numpy's flatten always
+    copies; graphc values are immutable (no op writes into a value, and a compiled Function
+    returns arrays the caller owns), so a view is as good and gc.flatten may give one."""
+    return reshape(x, (-1,))
+
+
 #: the public builders (re-exported by graphc.ops and graphc)
 __all__ = [
-    "broadcast_to", "concatenate", "expand_dims", "pad", "repeat", "reshape", "squeeze",
+    "array_split", "broadcast_to", "concatenate", "expand_dims", "flatten", "flip",
+    "moveaxis", "pad", "ravel", "repeat", "reshape", "roll", "split", "squeeze", "stack",
     "swapaxes", "tile", "transpose",
 ]
