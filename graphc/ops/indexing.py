@@ -15,9 +15,12 @@ from graphc.ir.dims import (
     Shape,
     at_least,
     broadcast_dims,
+    broadcast_shapes,
+    check_dim,
     definitely_equal,
     is_symbolic,
     normalize_axis,
+    numel,
     same_shape,
 )
 from graphc.ir.dtypes import check_dtype
@@ -351,7 +354,794 @@ register(OpDef(
     attrs=("axis", "shape"),
 ))
 
+# ============================================================================================
+# take, add_at, put_along_axis, sort, argsort, topk, one_hot, diagonal, trace (numpy's names
+# and semantics; the values graphc computes are never written in place, so numpy's in-place
+# ``np.add.at`` and ``np.put_along_axis`` return a new tensor here)
+# ============================================================================================
+
+#: the dtype of positions (argsort, topk): int64, numpy's intp on 64-bit platforms
+_INDEX_DTYPE = np.dtype(np.int64)
+
+
+def _index_operand(indices: Any, op: str, others: list, allow_tuple: bool = True) -> Any:
+    """Indices as an operand: a Tensor as it is; anything else as a numpy array, so that a
+    python int is an int64 index (not a float beside a float tensor) and an empty list is an
+    empty int64 array. A tuple is refused where numpy would read it as one array per axis."""
+    from graphc.ir.graph import build_error
+
+    if isinstance(indices, Tensor):
+        return indices
+    if isinstance(indices, tuple) and not allow_tuple:
+        raise build_error(TypeError(
+            "indices is a tuple, which numpy reads as one index array per axis; this op takes "
+            "one integer array of indices (a list, an ndarray or an integer Tensor)"),
+            op, [*others, indices])
+    try:
+        arr = np.asarray(indices)
+    except Exception:  # noqa: BLE001 - anything numpy cannot take is refused by wrap later
+        return indices
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
+    return arr
+
+
+def _need_int(idx: Any, what: str = "indices") -> None:
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be integers, got {idx.dtype}")
+
+
+def _need_castable(values: Any, x: Any) -> None:
+    """numpy writes values into x under its ``same_kind`` rule (as ``np.add.at`` does)."""
+    if not np.can_cast(values.dtype, x.dtype, "same_kind"):
+        raise TypeError(f"values of dtype {values.dtype} cannot be written into x of "
+                        f"dtype {x.dtype} (numpy's same_kind casting); cast them with astype")
+
+
+def _opt_axis(axis: Any, ndim: int) -> int | None:
+    return None if axis is None else normalize_axis(axis, ndim)
+
+
+def _taken_shape(x_shape: Shape, idx_shape: Shape, axis: int | None) -> Shape:
+    """The shape of ``np.take(x, idx, axis)``: idx's shape in place of the axis (None: of
+    the flattened x, idx's shape alone)."""
+    if axis is None:
+        return Shape(idx_shape)
+    return Shape(tuple(x_shape[:axis]) + tuple(idx_shape) + tuple(x_shape[axis + 1:]))
+
+
+def _size(v: Any, what: str) -> int | Dim:
+    """A size attribute (topk's k, one_hot's num_classes): an int >= 0, a dim, or a dim
+    string; not a bool, a float or a Tensor."""
+    if isinstance(v, (Dim, str)):
+        return check_dim(v, what)
+    if isinstance(v, Tensor):
+        raise TypeError(f"{what} is a Tensor, whose value is not known when the graph is "
+                        "built; give an int or a dim (x.shape[1])")
+    if isinstance(v, (bool, np.bool_)) or not hasattr(v, "__index__"):
+        raise TypeError(f"{what} {v!r} of type {type(v).__name__} is not an int or a dim")
+    n = int(v.__index__())
+    if n < 0:
+        raise ShapeError(f"{what} {n} is negative; it must be an int >= 0")
+    return n
+
+
+def _flag(v: Any, what: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{what} {v!r} of type {type(v).__name__} is not a bool")
+    return bool(v)
+
+
+def _axis_code(axis: int | None) -> str:
+    return "None" if axis is None else str(int(axis))
+
+
+def _fresh_or_out(x: Any, out: Any, *operands: Any) -> tuple[Any, list]:
+    """The array an op that returns ``x`` changed writes into: a copy of x, or ``out`` holding
+    x's values (the memory plan may hand x's own buffer). Operands that share memory with
+    ``out`` are copied first, before x is copied over them."""
+    if out is None:
+        return np.array(x, copy=True), list(operands)
+    safe = [np.array(v, copy=True) if np.may_share_memory(out, v) else v for v in operands]
+    if out is not x:
+        np.copyto(out, x)
+    return out, safe
+
+
+def _add_at_into(r: Any, idx: Any, v: Any, axis: int | None) -> None:
+    """``np.add.at`` along ``axis`` (None: of r flattened), in place on r."""
+    if axis is not None:
+        np.add.at(r, (slice(None),) * axis + (idx,), v)
+    elif r.flags.c_contiguous:  # reshape(-1) is then a view
+        np.add.at(r.reshape(-1), idx, v)
+    else:
+        flat = r.reshape(-1)
+        np.add.at(flat, idx, v)
+        r[...] = flat.reshape(r.shape)
+
+
+def take_grad_kernel(g, idx, shape, axis, dtype, out=None):
+    """Zeros of ``shape`` with ``g`` added at ``idx`` along ``axis`` (None: of the flattened
+    tensor): np.add.at, so repeated indices add up. The adjoint of np.take."""
+    if out is None:
+        z = np.zeros(shape, dtype=dtype)
+    else:
+        z = out
+        z[...] = 0
+    _add_at_into(z, idx, g, axis)
+    return z
+
+
+def add_at_kernel(x, idx, v, axis, out=None):
+    """``x`` with ``v`` added at ``idx`` along ``axis`` (np.add.at on a copy, or on ``out``)."""
+    r, (idx, v) = _fresh_or_out(x, out, idx, v)
+    _add_at_into(r, idx, v, axis)
+    return r
+
+
+def put_along_axis_kernel(x, idx, v, axis, out=None):
+    """``x`` with ``v`` put at ``idx`` along ``axis`` (np.put_along_axis on a copy, or on
+    ``out``). Where indices repeat, the last write in C order of the broadcast index shape
+    wins, always (numpy leaves the order of repeated writes unspecified): each target cell is
+    written once, by np.put with distinct positions."""
+    n = x.shape[axis]
+    w_shape = tuple(x.shape[:axis]) + (idx.shape[axis],) + tuple(x.shape[axis + 1:])
+    idx = np.broadcast_to(idx, w_shape)
+    if idx.size:
+        lo, hi = idx.min(), idx.max()
+        if lo < -n or hi >= n:
+            bad = hi if hi >= n else lo
+            raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
+    v = np.broadcast_to(v, w_shape)
+    r, (idx, v) = _fresh_or_out(x, out, idx, v)
+    if idx.size == 0:
+        return r
+    cells = np.zeros((1,) * len(w_shape), dtype=np.intp)
+    for k, d in enumerate(x.shape):
+        if k == axis:
+            c = np.where(idx < 0, idx + n, idx).astype(np.intp, copy=False)
+        else:
+            c = np.arange(d, dtype=np.intp).reshape((-1,) + (1,) * (len(w_shape) - k - 1))
+        cells = cells * d + c
+    cells = np.broadcast_to(cells, w_shape).reshape(-1)
+    vals = v.reshape(-1)
+    if idx.shape[axis] > 1:  # a cell may be written more than once: keep the last write
+        last = np.full(r.size, -1, dtype=np.intp)
+        np.maximum.at(last, cells, np.arange(cells.size, dtype=np.intp))
+        cells = np.flatnonzero(last >= 0)
+        vals = vals[last[cells]]
+    np.put(r, cells, vals)
+    return r
+
+
+def topk_kernel(x, k, axis, largest, sorted):  # noqa: A002 - torch's name
+    """The positions of the k largest (smallest) entries along ``axis``, in order from the
+    largest (smallest); ties in order of position (a stable sort). NaN sorts as the largest,
+    as in numpy's sort. ``sorted=False``: the same k positions, in increasing order."""
+    n = x.shape[axis]
+    if largest:  # descending by value, ascending by position at a tie
+        order = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+        idx = (n - 1) - np.flip(order, axis)
+    else:
+        idx = np.argsort(x, axis=axis, kind="stable")
+    idx = idx[(slice(None),) * axis + (slice(0, k),)]
+    if not sorted:
+        idx = np.sort(idx, axis=axis)
+    return idx.astype(_INDEX_DTYPE, copy=False)
+
+
+def one_hot_kernel(labels, num_classes, dtype, out=None):
+    """``out[..., c] = (labels[...] == c)`` in ``dtype``; a label outside [0, num_classes)
+    is an IndexError (never wrapped around, never silently all zeros)."""
+    if labels.size:
+        lo, hi = labels.min(), labels.max()
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"label {bad} is outside [0, {num_classes}) for num_classes="
+                             f"{num_classes}")
+    if out is None:
+        out = np.zeros(labels.shape + (num_classes,), dtype=dtype)
+    else:
+        out[...] = 0
+    if labels.size and num_classes:
+        np.put_along_axis(out, np.asarray(labels)[..., None], 1, axis=-1)
+    return out
+
+
+def diagonal_grad_kernel(g, shape, offset, axis1, axis2, dtype, out=None):
+    """Zeros of ``shape`` with ``g`` (the diagonal along its last axis) written on the
+    ``offset`` diagonal of ``axis1`` and ``axis2``. The adjoint of np.diagonal."""
+    if out is None:
+        z = np.zeros(shape, dtype=dtype)
+    else:
+        z = out
+        z[...] = 0
+    n = g.shape[-1]
+    if n:
+        i = np.arange(n)
+        zm = np.moveaxis(z, (axis1, axis2), (-2, -1))  # a writable view of z
+        zm[..., i + max(-offset, 0), i + max(offset, 0)] = g
+    return z
+
+
+# ----------------------------------------------------------------------------------- take
+
+
+def take(x: Any, indices: Any, axis: Any = None) -> Tensor:
+    """np.take: the entries of ``x`` at integer ``indices`` along ``axis`` (None: of ``x``
+    flattened). The result has indices' shape in place of the axis. ``indices`` is an integer
+    Tensor, or an int, list or array (a constant). Negative indices count from the end, as in
+    numpy; an index outside [-n, n) is an error when the graph runs, naming the op and the
+    line that built it. The gradient adds into zeros of x's shape (repeats add up)."""
+    indices = _index_operand(indices, "take", [x])
+    with _hint(x, indices, "take: indices must lie in [-n, n) for an axis of size n"):
+        return apply("take", [x, indices], axis=axis)
+
+
+def _hint(x: Any, indices: Any, text: str):
+    """Annotate the nodes built inside with a run-time hint (when a graph is at hand)."""
+    import contextlib
+
+    t = x if isinstance(x, Tensor) else indices if isinstance(indices, Tensor) else None
+    return t.graph.annotate(hint=text) if t is not None else contextlib.nullcontext()
+
+
+def _take_np_infer(nodes, attrs):
+    x, idx = nodes
+    _need_int(idx)
+    axis = _opt_axis(attrs["axis"], x.ndim)
+    if axis is not None and definitely_equal(x.shape[axis], 0) and not any(
+            definitely_equal(d, 0) for d in idx.shape):
+        raise ShapeError(f"cannot take entries {idx.shape} from axis {axis} of size 0")
+    return _taken_shape(x.shape, idx.shape, axis), x.dtype
+
+
+def _take_np_emit(args, attrs, ctx):
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"xp.take({args[0]}, {args[1]}, axis={_axis_code(attrs['axis'])}{o})"
+
+
+def _take_np_vjp(g, out, x, at, need):
+    return [g.graph.apply("take_grad", [g, x[1]],
+                          {"axis": at["axis"], "shape": tuple(x[0].shape)}), None]
+
+
+register(OpDef(
+    name="take", kind="index", infer=_take_np_infer,
+    compute=lambda args, attrs, shape: np.take(args[0], args[1], axis=attrs["axis"]),
+    emit=_take_np_emit, vjp=_take_np_vjp, out=True, arity=2, doc=take.__doc__,
+    attrs=("axis",),
+    normalize=lambda nodes, attrs: {"axis": _opt_axis(attrs.get("axis"), nodes[0].ndim)},
+))
+
+
+def _take_grad_np_infer(nodes, attrs):
+    g, idx = nodes
+    _need_int(idx)
+    check_dtype(g.dtype, "take_grad")
+    shape = Shape(attrs["shape"])
+    axis = _opt_axis(attrs["axis"], len(shape))
+    want = _taken_shape(shape, idx.shape, axis)
+    if not same_shape(want, g.shape):
+        raise ShapeError(f"gradient of shape {g.shape} does not fit take of {shape} by "
+                         f"indices {idx.shape} along axis {axis} (which gives {want})")
+    return shape, g.dtype
+
+
+def _take_grad_np_emit(args, attrs, ctx):
+    fn = ctx.ref(take_grad_kernel, "k")
+    dt = ctx.ref(ctx.node.dtype, "dt")
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return (f"{fn}({args[0]}, {args[1]}, {ctx.shape}, {_axis_code(attrs['axis'])}, {dt}{o})")
+
+
+register(OpDef(
+    name="take_grad", kind="index", infer=_take_grad_np_infer,
+    compute=lambda args, attrs, shape: take_grad_kernel(args[0], args[1], shape, attrs["axis"],
+                                                        args[0].dtype),
+    emit=_take_grad_np_emit, out=True, arity=2,
+    vjp=lambda g, out, x, at, need: [take(g, x[1], at["axis"]), None],
+    doc="Zeros of the source's shape with the gradient added at the taken entries.",
+    attrs=("axis", "shape"),
+    normalize=lambda nodes, attrs: {
+        "axis": _opt_axis(attrs.get("axis"), len(Shape(attrs["shape"]))),
+        "shape": tuple(Shape(attrs["shape"]))},
+))
+
+
+# --------------------------------------------------------------------------------- add_at
+
+
+def add_at(x: Any, indices: Any, values: Any, axis: Any = 0) -> Tensor:
+    """``x`` with ``values`` added at integer ``indices`` along ``axis`` (None: of ``x``
+    flattened), as ``np.add.at`` on a copy: repeated indices accumulate. numpy's add.at is in
+    place; graphc values are immutable, so this returns the new tensor (the memory plan may
+    still write into x's buffer when x is not read afterwards).
+
+    ``values`` broadcasts to the shape of ``gc.take(x, indices, axis)`` and must cast to x's
+    dtype under numpy's same_kind rule. Gradients: x gets the gradient unchanged, values get
+    it taken at the indices."""
+    indices = _index_operand(indices, "add_at", [x, values], allow_tuple=False)
+    x, values = _weak_values(x, values, "add_at")
+    with _hint(x, indices, "add_at: indices must lie in [-n, n) for an axis of size n"):
+        return apply("add_at", [x, indices, values], axis=axis)
+
+
+def _weak_values(x: Any, values: Any, op: str) -> tuple[Any, Any]:
+    """A python scalar ``values`` takes x's dtype (numpy 2's rule for python scalars)."""
+    from graphc.ops._common import wrap
+
+    if isinstance(x, Tensor) and isinstance(values, (bool, int, float)) \
+            and not isinstance(values, np.generic):
+        return tuple(wrap([x, values], op))
+    return x, values
+
+
+def _add_at_infer(nodes, attrs):
+    x, idx, v = nodes
+    _need_int(idx)
+    _need_castable(v, x)
+    axis = _opt_axis(attrs["axis"], x.ndim)
+    at = _taken_shape(x.shape, idx.shape, axis)
+    try:
+        ok = same_shape(broadcast_shapes(v.shape, at), at)
+    except ShapeError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"values {v.shape} do not broadcast to {at}, the shape of x {x.shape} "
+                         f"taken at indices {idx.shape} along axis {axis}")
+    return x.shape, x.dtype
+
+
+def _add_at_emit(args, attrs, ctx):
+    fn = ctx.ref(add_at_kernel, "k")
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"{fn}({args[0]}, {args[1]}, {args[2]}, {_axis_code(attrs['axis'])}{o})"
+
+
+def _add_at_vjp(g, out, x, at, need):
+    return [g if need[0] else None, None, take(g, x[1], at["axis"]) if need[2] else None]
+
+
+register(OpDef(
+    name="add_at", kind="index", infer=_add_at_infer,
+    compute=lambda args, attrs, shape: add_at_kernel(*args, attrs["axis"]),
+    emit=_add_at_emit, vjp=_add_at_vjp, out=True, inplace=True, arity=3, doc=add_at.__doc__,
+    attrs=("axis",),
+    normalize=lambda nodes, attrs: {"axis": _opt_axis(attrs.get("axis", 0), nodes[0].ndim)},
+))
+
+
+# ------------------------------------------------------------------------- put_along_axis
+
+
+def put_along_axis(x: Any, indices: Any, values: Any, axis: Any) -> Tensor:
+    """``x`` with ``values`` put at ``indices`` along ``axis``, as ``np.put_along_axis`` on a
+    copy (numpy's is in place; graphc values are immutable). ``indices`` has x's rank; off
+    the axis each of its dims is 1 or x's. ``values`` broadcasts to the written shape (x's
+    shape with indices' size on the axis) and casts to x's dtype under numpy's same_kind
+    rule. ``axis=None`` puts into x flattened (1-D indices).
+
+    Repeated indices: the last write (in C order of the written shape) wins, always (numpy
+    does not promise an order). Gradients: x gets the gradient with zeros where it was
+    written; values get it taken at the indices, where their write won (0 where a later
+    write to the same entry overwrote it)."""
+    from graphc.ops.shape import reshape
+
+    indices = _index_operand(indices, "put_along_axis", [x, values])
+    x, values = _weak_values(x, values, "put_along_axis")
+    with _hint(x, indices, "put_along_axis: indices must lie in [-n, n) for an axis of "
+                           "size n"):
+        if axis is None and isinstance(x, Tensor):
+            flat = apply("put_along_axis", [reshape(x, (-1,)), indices, values], axis=0)
+            return reshape(flat, tuple(x.shape))
+        return apply("put_along_axis", [x, indices, values], axis=axis)
+
+
+def _written_shape(x: Any, idx: Any, axis: int) -> Shape:
+    """x's shape with idx's size on ``axis``; idx must have x's rank and, off the axis,
+    dims of 1 or x's."""
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"indices {idx.shape} must have the rank of x {x.shape}")
+    for k, (a, b) in enumerate(zip(x.shape, idx.shape)):
+        if k != axis and not (definitely_equal(b, 1) or definitely_equal(a, b)):
+            raise ShapeError(f"indices {idx.shape} do not fit x {x.shape} along axis {axis}: "
+                             f"off the axis each index dim must be 1 or x's (axis {k} has "
+                             f"{b} against {a})")
+    return Shape(b if k == axis else a for k, (a, b) in enumerate(zip(x.shape, idx.shape)))
+
+
+def _put_infer(nodes, attrs):
+    x, idx, v = nodes
+    _need_int(idx)
+    _need_castable(v, x)
+    axis = normalize_axis(attrs["axis"], x.ndim)
+    w = _written_shape(x, idx, axis)
+    try:
+        ok = same_shape(broadcast_shapes(v.shape, w), w)
+    except ShapeError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"values {v.shape} do not broadcast to {w}, the written shape of x "
+                         f"{x.shape} by indices {idx.shape} along axis {axis}")
+    return x.shape, x.dtype
+
+
+def _put_emit(args, attrs, ctx):
+    fn = ctx.ref(put_along_axis_kernel, "k")
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"{fn}({args[0]}, {args[1]}, {args[2]}, {int(attrs['axis'])}{o})"
+
+
+def _put_vjp(g, out, x, at, need):
+    from graphc.ops.elementwise import equal, where
+    from graphc.ops.shape import reshape
+
+    x0, idx, v = x
+    axis, graph = at["axis"], g.graph
+    gx = gv = None
+    if need[0]:  # x's entries that were overwritten get nothing
+        gx = put_along_axis(g, idx, graph.constant(np.zeros((), g.dtype)), axis)
+    if need[2]:
+        gv = take_along_axis(g, idx, axis)
+        if not definitely_equal(idx.shape[axis], 1):  # a write may have been overwritten
+            w = _written_shape(x0, idx, axis)
+            pos = reshape(graph.arange(numel(w)), tuple(w))
+            last = put_along_axis(graph.full(tuple(x0.shape), -1, np.int64), idx, pos, axis)
+            won = equal(take_along_axis(last, idx, axis), pos)
+            gv = where(won, gv, graph.constant(np.zeros((), g.dtype)))
+    return [gx, None, gv]
+
+
+register(OpDef(
+    name="put_along_axis", kind="index", infer=_put_infer,
+    compute=lambda args, attrs, shape: put_along_axis_kernel(*args, attrs["axis"]),
+    emit=_put_emit, vjp=_put_vjp, out=True, inplace=True, arity=3,
+    doc=put_along_axis.__doc__, attrs=("axis",),
+    normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], nodes[0].ndim)},
+))
+
+
+# ---------------------------------------------------------------------- sort and argsort
+
+
+def _sort_axis(nodes, attrs):
+    x = nodes[0]
+    if x.ndim == 0:
+        raise ShapeError("cannot sort a 0-d tensor along an axis (axis=None sorts it "
+                         "flattened)")
+    return {"axis": normalize_axis(attrs.get("axis", -1), x.ndim)}
+
+
+def _flattened(x: Any, axis: Any) -> tuple[Any, Any]:
+    """axis=None: numpy sorts x flattened."""
+    from graphc.ops.shape import reshape
+
+    if axis is None and isinstance(x, Tensor):
+        return reshape(x, (-1,)), 0
+    return x, axis
+
+
+def sort(x: Any, axis: Any = -1) -> Tensor:
+    """np.sort along ``axis`` (None: of x flattened), ascending, NaN last. A stable sort, so
+    the permutation is well defined at ties; the gradient goes back through it (entries that
+    tie each get the gradient of their own sorted position)."""
+    x, axis = _flattened(x, axis)
+    return apply("sort", [x], axis=axis)
+
+
+def _sort_infer(nodes, attrs):
+    x = nodes[0]
+    _sort_axis(nodes, attrs)
+    return x.shape, x.dtype
+
+
+def _sort_vjp(g, out, x, at, need):
+    idx = argsort(x[0], at["axis"])
+    return [g.graph.apply("take_along_axis_grad", [g, idx],
+                          {"axis": at["axis"], "shape": tuple(x[0].shape)})]
+
+
+register(OpDef(
+    name="sort", kind="index", infer=_sort_infer,
+    compute=lambda args, attrs, shape: np.sort(args[0], axis=attrs["axis"], kind="stable"),
+    emit=lambda args, attrs, ctx: (
+        f"xp.sort({args[0]}, axis={int(attrs['axis'])}, kind='stable')"),
+    vjp=_sort_vjp, doc=sort.__doc__, attrs=("axis",), normalize=_sort_axis,
+))
+
+
+def argsort(x: Any, axis: Any = -1) -> Tensor:
+    """np.argsort with ``kind="stable"`` along ``axis`` (None: of x flattened): int64
+    positions that sort x, ties in order of position, NaN last. No gradient."""
+    x, axis = _flattened(x, axis)
+    return apply("argsort", [x], axis=axis)
+
+
+def _argsort_infer(nodes, attrs):
+    _sort_axis(nodes, attrs)
+    return nodes[0].shape, _INDEX_DTYPE
+
+
+_AS_INDEX = "" if np.dtype(np.intp) == _INDEX_DTYPE else ".astype(xp.int64)"
+
+register(OpDef(
+    name="argsort", kind="index", infer=_argsort_infer,
+    compute=lambda args, attrs, shape: np.argsort(
+        args[0], axis=attrs["axis"], kind="stable").astype(_INDEX_DTYPE, copy=False),
+    emit=lambda args, attrs, ctx: (
+        f"xp.argsort({args[0]}, axis={int(attrs['axis'])}, kind='stable'){_AS_INDEX}"),
+    vjp=None, doc=argsort.__doc__, attrs=("axis",), normalize=_sort_axis,
+))
+
+
+# ----------------------------------------------------------------------------------- topk
+
+
+def topk(x: Any, k: Any, axis: int = -1, largest: bool = True,
+         sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002 - torch's name
+    """torch.topk: ``(values, indices)`` of the ``k`` largest (``largest=False``: smallest)
+    entries along ``axis``; indices are int64. ``k`` is an int or a dim; a symbolic axis
+    needs at least k entries, checked when the symbols are bound.
+
+    Order: from the largest (smallest) value; at a tie, the first position first (a stable
+    sort: torch leaves the order of ties unspecified). NaN counts as the largest value.
+    ``sorted=False`` gives the same k entries in increasing order of position (torch's order
+    is then unspecified). The gradient of ``values`` goes to the picked entries; ``indices``
+    has none."""
+    idx = apply("topk", [x], k=k, axis=axis, largest=largest, sorted=sorted)
+    return take_along_axis(x, idx, idx.node.attr["axis"]), idx
+
+
+def _topk_normalize(nodes, attrs):
+    x = nodes[0]
+    if x.ndim == 0:
+        raise ShapeError("topk needs a tensor of rank >= 1")
+    return {"k": _size(attrs["k"], "k"), "axis": normalize_axis(attrs.get("axis", -1), x.ndim),
+            "largest": _flag(attrs.get("largest", True), "largest"),
+            "sorted": _flag(attrs.get("sorted", True), "sorted")}
+
+
+def _topk_needs(x: Any, attrs: dict) -> list:
+    axis, k = attrs["axis"], attrs["k"]
+    return at_least(x.shape[axis], k, f"topk of k={k} along axis {axis} of {x.shape} "
+                                      "needs {}")
+
+
+def _topk_infer(nodes, attrs):
+    x = nodes[0]
+    axis = normalize_axis(attrs["axis"], x.ndim)
+    _topk_needs(x, attrs)  # a k larger than a static axis is refused now
+    return Shape(attrs["k"] if a == axis else d for a, d in enumerate(x.shape)), _INDEX_DTYPE
+
+
+def _topk_emit(args, attrs, ctx):
+    fn = ctx.ref(topk_kernel, "k")
+    return (f"{fn}({args[0]}, {ctx.dim(attrs['k'])}, {int(attrs['axis'])}, "
+            f"{bool(attrs['largest'])!r}, {bool(attrs['sorted'])!r})")
+
+
+register(OpDef(
+    name="topk", kind="index", infer=_topk_infer,
+    compute=lambda args, attrs, shape: topk_kernel(args[0], attrs["k"], attrs["axis"],
+                                                   attrs["largest"], attrs["sorted"]),
+    emit=_topk_emit, vjp=None, normalize=_topk_normalize,
+    requires=lambda node, operands: _topk_needs(operands[0], node.attr),
+    doc="The int64 positions of gc.topk (its values are take_along_axis of them).",
+    attrs=("k", "axis", "largest", "sorted"),
+))
+
+
+# -------------------------------------------------------------------------------- one_hot
+
+
+def one_hot(labels: Any, num_classes: Any, dtype: Any = np.float64) -> Tensor:
+    """``labels.shape + (num_classes,)`` of ``dtype`` (float64 unless told): 1 at each
+    integer label, 0 elsewhere. ``num_classes`` is an int or a dim. A label outside
+    [0, num_classes) (a negative one too) is an error when the graph runs, naming the op and
+    the line that built it. No gradient."""
+    labels = _index_operand(labels, "one_hot", [])
+    with _hint(labels, labels, "one_hot: labels must lie in [0, num_classes)"):
+        return apply("one_hot", [labels], num_classes=num_classes, dtype=dtype)
+
+
+def _one_hot_infer(nodes, attrs):
+    labels = nodes[0]
+    _need_int(labels, "labels")
+    return Shape(tuple(labels.shape) + (attrs["num_classes"],)), np.dtype(attrs["dtype"])
+
+
+def _one_hot_emit(args, attrs, ctx):
+    fn = ctx.ref(one_hot_kernel, "k")
+    dt = ctx.ref(np.dtype(attrs["dtype"]), "dt")
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return f"{fn}({args[0]}, {ctx.dim(attrs['num_classes'])}, {dt}{o})"
+
+
+register(OpDef(
+    name="one_hot", kind="index", infer=_one_hot_infer,
+    compute=lambda args, attrs, shape: one_hot_kernel(args[0], attrs["num_classes"],
+                                                      np.dtype(attrs["dtype"])),
+    emit=_one_hot_emit, vjp=None, out=True, doc=one_hot.__doc__,
+    attrs=("num_classes", "dtype"),
+    normalize=lambda nodes, attrs: {
+        "num_classes": _size(attrs["num_classes"], "num_classes"),
+        "dtype": check_dtype(attrs.get("dtype", np.float64), "one_hot").name},
+))
+
+
+# ----------------------------------------------------------------------- diagonal, trace
+
+
+def _diagonal_attrs(ndim: int, attrs: dict, op: str) -> dict:
+    if ndim < 2:
+        raise ShapeError(f"{op} needs a tensor of rank >= 2, got rank {ndim}")
+    a1 = normalize_axis(attrs.get("axis1", 0), ndim, "axis1")
+    a2 = normalize_axis(attrs.get("axis2", 1), ndim, "axis2")
+    if a1 == a2:
+        raise ShapeError(f"axis1 and axis2 are the same axis ({a1})")
+    return {"offset": _int(attrs.get("offset", 0), "offset"), "axis1": a1, "axis2": a2}
+
+
+def diagonal_length(n1: Any, n2: Any, offset: int) -> tuple[Any, list[Constraint]]:
+    """The length of the ``offset`` diagonal of an ``n1`` x ``n2`` matrix, numpy's
+    ``max(0, min(n1, n2 - offset))`` (``min(n1 + offset, n2)`` below the main one), and the
+    conditions on the symbols it assumes.
+
+    With int sizes, numpy's rule. With a symbolic size, the min must be a dim expression:
+    the two candidate lengths must differ by an int (equal axes ``T`` x ``T``, or ``T`` x
+    ``T + 1``); the diagonal must then not run off the matrix (``T`` x ``T`` with offset 2
+    needs T >= 2: numpy would give an empty diagonal), which is checked when the symbols are
+    bound, never silently clamped. Other sizes are a ShapeError."""
+    a, b = (n1, n2 - offset) if offset >= 0 else (n1 + offset, n2)
+    if not is_symbolic(a) and not is_symbolic(b):
+        return max(0, min(a, b)), []
+    diff = a - b
+    if is_symbolic(diff):
+        raise ShapeError(
+            f"the diagonal (offset {offset}) of axes of sizes {n1} and {n2} has length "
+            f"min({a}, {b}), which is not a dim expression: the axes need equal sizes (or "
+            "sizes an int apart, or int sizes)")
+    m = b if diff >= 0 else a
+    return m, at_least(m, 0, f"the diagonal (offset {offset}) of axes of sizes {n1} and {n2} "
+                             "needs {}")
+
+
+def _diagonal_shape(shape: Shape, attrs: dict) -> tuple[Shape, list[Constraint]]:
+    a1, a2 = attrs["axis1"], attrs["axis2"]
+    n, needs = diagonal_length(shape[a1], shape[a2], attrs["offset"])
+    return Shape([d for k, d in enumerate(shape) if k not in (a1, a2)] + [n]), needs
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """np.diagonal: the ``offset`` diagonal of ``axis1`` and ``axis2`` (above the main one
+    for offset > 0), as a new last axis; the other axes keep their order. A view in the
+    compiled code, read only.
+
+    On symbolic axes the length must be a dim expression: equal axes (``T`` x ``T``) or
+    axes an int apart; with an offset, the axes must be long enough (``T >= offset``),
+    checked when the symbols are bound. Other sizes are a ShapeError. The gradient writes
+    into zeros on the diagonal."""
+    return apply("diagonal", [x], offset=offset, axis1=axis1, axis2=axis2)
+
+
+def _diagonal_infer(nodes, attrs):
+    x = nodes[0]
+    _diagonal_attrs(x.ndim, attrs, "diagonal")
+    return _diagonal_shape(x.shape, attrs)[0], x.dtype
+
+
+def _diag_grad(g: Tensor, shape: Shape, at: dict) -> Tensor:
+    return g.graph.apply("diagonal_grad", [g], {
+        "offset": at["offset"], "axis1": at["axis1"], "axis2": at["axis2"],
+        "shape": tuple(shape)})
+
+
+register(OpDef(
+    name="diagonal", kind="index", infer=_diagonal_infer,
+    compute=lambda args, attrs, shape: np.diagonal(args[0], attrs["offset"], attrs["axis1"],
+                                                   attrs["axis2"]),
+    emit=lambda args, attrs, ctx: (
+        f"xp.diagonal({args[0]}, {int(attrs['offset'])}, {int(attrs['axis1'])}, "
+        f"{int(attrs['axis2'])})"),
+    vjp=lambda g, out, x, at, need: [_diag_grad(g, x[0].shape, at)],
+    normalize=lambda nodes, attrs: _diagonal_attrs(nodes[0].ndim, attrs, "diagonal"),
+    requires=lambda node, operands: _diagonal_shape(operands[0].shape, node.attr)[1],
+    view=True, returns_view=lambda node, contiguous: True,
+    doc=diagonal.__doc__, attrs=("offset", "axis1", "axis2"),
+))
+
+
+def _diagonal_grad_normalize(nodes, attrs):
+    shape = Shape(attrs["shape"])
+    return {**_diagonal_attrs(len(shape), attrs, "diagonal_grad"), "shape": tuple(shape)}
+
+
+def _diagonal_grad_infer(nodes, attrs):
+    g, shape = nodes[0], Shape(attrs["shape"])
+    check_dtype(g.dtype, "diagonal_grad")
+    want = _diagonal_shape(shape, attrs)[0]
+    if not same_shape(want, g.shape):
+        raise ShapeError(f"gradient of shape {g.shape} does not fit the diagonal {want} of "
+                         f"{shape}")
+    return shape, g.dtype
+
+
+def _diagonal_grad_emit(args, attrs, ctx):
+    fn = ctx.ref(diagonal_grad_kernel, "k")
+    dt = ctx.ref(ctx.node.dtype, "dt")
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return (f"{fn}({args[0]}, {ctx.shape}, {int(attrs['offset'])}, {int(attrs['axis1'])}, "
+            f"{int(attrs['axis2'])}, {dt}{o})")
+
+
+register(OpDef(
+    name="diagonal_grad", kind="index", infer=_diagonal_grad_infer,
+    compute=lambda args, attrs, shape: diagonal_grad_kernel(
+        args[0], shape, attrs["offset"], attrs["axis1"], attrs["axis2"], args[0].dtype),
+    emit=_diagonal_grad_emit, out=True, normalize=_diagonal_grad_normalize,
+    vjp=lambda g, out, x, at, need: [diagonal(g, at["offset"], at["axis1"], at["axis2"])],
+    doc="Zeros of the source's shape with the gradient written on the diagonal.",
+    attrs=("offset", "axis1", "axis2", "shape"),
+))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """np.trace: the sum of the ``offset`` diagonal of ``axis1`` and ``axis2``; the other
+    axes remain. Bools and small ints sum in numpy's dtype (int64, uint64). Any sizes, also
+    symbolic ones of different lengths (a diagonal that runs off the matrix sums to 0, as in
+    numpy). The gradient is the seed on the diagonal, zeros elsewhere."""
+    return apply("trace", [x], offset=offset, axis1=axis1, axis2=axis2)
+
+
+def _trace_infer(nodes, attrs):
+    x = nodes[0]
+    _diagonal_attrs(x.ndim, attrs, "trace")
+    a1, a2 = attrs["axis1"], attrs["axis2"]
+    dt = np.trace(np.ones((1, 1), dtype=x.dtype)).dtype
+    return Shape(d for k, d in enumerate(x.shape) if k not in (a1, a2)), dt
+
+
+def _trace_emit(args, attrs, ctx):
+    o = f", out={ctx.out}" if ctx.out is not None else ""
+    return (f"xp.trace({args[0]}, {int(attrs['offset'])}, {int(attrs['axis1'])}, "
+            f"{int(attrs['axis2'])}{o})")
+
+
+def _trace_vjp(g, out, x, at, need):
+    from graphc.ops.creation import tril, triu
+    from graphc.ops.shape import broadcast_to, expand_dims, reshape, swapaxes
+
+    x0 = x[0]
+    a1, a2, k = at["axis1"], at["axis2"], at["offset"]
+    n1, n2 = x0.shape[a1], x0.shape[a2]
+    try:
+        simple = not diagonal_length(n1, n2, k)[1]
+    except ShapeError:
+        simple = False
+    if simple:  # the diagonal's length is an expression that needs no condition
+        want, _ = _diagonal_shape(x0.shape, at)
+        return [_diag_grad(broadcast_to(expand_dims(g, -1), tuple(want)), x0.shape, at)]
+    # a mask of the diagonal (ones where col - row == k), placed on axes a1 and a2
+    mask = triu(tril(g.graph.ones((n1, n2), g.dtype), k), k)
+    if a1 > a2:
+        mask = swapaxes(mask, 0, 1)
+    target = [1] * x0.ndim
+    target[a1], target[a2] = n1, n2
+    return [expand_dims(g, (a1, a2)) * reshape(mask, tuple(target))]
+
+
+register(OpDef(
+    name="trace", kind="reduction", infer=_trace_infer,
+    compute=lambda args, attrs, shape: np.trace(args[0], attrs["offset"], attrs["axis1"],
+                                                attrs["axis2"]),
+    emit=_trace_emit, vjp=_trace_vjp, out=True, doc=trace.__doc__,
+    attrs=("offset", "axis1", "axis2"),
+    normalize=lambda nodes, attrs: _diagonal_attrs(nodes[0].ndim, attrs, "trace"),
+))
+
 #: the public builders (re-exported by graphc.ops and graphc)
 __all__ = [
-    "getitem", "take_along_axis",
+    "add_at", "argsort", "diagonal", "getitem", "one_hot", "put_along_axis", "sort", "take",
+    "take_along_axis", "topk", "trace",
 ]
