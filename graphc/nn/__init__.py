@@ -6,9 +6,13 @@ from graphc.nn.dropout import dropout
 from graphc.nn.layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh, get_activation
 from graphc.nn.losses import (
     accuracy,
+    binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
     mse_loss,
+    nll_loss,
+    smooth_l1_loss,
 )
 from graphc.nn.module import Module
 from graphc.nn.norm import LayerNorm, RMSNorm
@@ -16,6 +20,7 @@ from graphc.nn.train import History, NonFiniteLossError, fit, load_params, save_
 from graphc.ops import relu, sigmoid, tanh
 
 __all__ = [
+    "binary_cross_entropy", "huber_loss", "nll_loss", "smooth_l1_loss",
     "LayerNorm", "MultiHeadAttention", "RMSNorm",
     "History", "Linear", "MLP", "Module", "NonFiniteLossError", "ReLU", "Sequential", "Sigmoid",
     "Tanh", "accuracy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "fit",

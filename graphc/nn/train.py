@@ -131,7 +131,8 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
         val_data: Data | None = None, metrics: Mapping[str, Tensor] | None = None,
         shuffle: bool = True, seed: int | np.random.Generator | None = 0,
         drop_last: bool = False, progress: bool = True, desc: str | None = None,
-        on_epoch_end: Callable[[int, History], Any] | None = None) -> History:
+        on_epoch_end: Callable[[int, History], Any] | None = None,
+        on_step_end: Callable[[int, History], Any] | None = None) -> History:
     """Train: compile forward + backward + ``optimizer``'s update into one step, run it.
 
     ``data`` maps inputs (Tensors or names) to arrays with the samples along axis 0. Each
@@ -139,7 +140,11 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     ``drop_last``), in an order shuffled by ``np.random.default_rng(seed)``: the same seed
     gives the same result. ``val_data`` is evaluated after every epoch with the loss and
     ``metrics`` ({name: scalar Tensor}). ``on_epoch_end(epoch, history)`` may change
-    ``optimizer.lr`` (no recompilation) or return True to stop. A tqdm bar shows the loss.
+    ``optimizer.lr`` (no recompilation) or return True to stop; ``on_step_end(step,
+    history)`` is called after every step (``step`` counts from 1 over this fit, the step's
+    loss is ``history.step_loss[-1]``) and may change ``optimizer.lr`` too (a per-step
+    schedule: ``on_step_end=gc.optim.CosineAnnealingLR(...)``); its return value is
+    ignored. A tqdm bar shows the loss.
     The compiled step is kept per (optimizer, loss, params): fitting again reuses it.
 
     Raises ``NonFiniteLossError`` naming the step when the loss is nan or inf; that step
@@ -147,7 +152,8 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     Bad arguments raise before anything changes.
     """
     epochs, batch_size, params, metrics = _fit_arguments(loss, optimizer, epochs, batch_size,
-                                                         params, metrics, val_data, on_epoch_end)
+                                                         params, metrics, val_data, on_epoch_end,
+                                                         on_step_end)
     g = loss.graph
     feeds, n, val_feeds = _fit_data(g, loss, metrics, data, val_data)
     per_epoch = _batches_per_epoch(n, batch_size, drop_last)
@@ -159,7 +165,7 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     hist = History(val_metrics={k: [] for k in metrics})
     bar = _progress(progress, epochs * per_epoch, desc or f"fit {g.name}")
     loop = _Loop(step_fn, optimizer, feeds, n, batch_size, rng if shuffle else None, drop_last,
-                 epochs, per_epoch, val, list(metrics), hist, bar)
+                 epochs, per_epoch, val, list(metrics), hist, bar, on_step_end)
     t0 = loop.last_shown = time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
@@ -175,7 +181,7 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
 
 def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
                    params: Sequence[Tensor] | None, metrics: Mapping[str, Tensor] | None,
-                   val_data: Data | None, on_epoch_end: Any = None
+                   val_data: Data | None, on_epoch_end: Any = None, on_step_end: Any = None
                    ) -> tuple[int, int, list[Tensor], dict[str, Tensor]]:
     """fit's arguments checked: (epochs, batch_size, the params to train, the metrics)."""
     if not isinstance(loss, Tensor) or loss.ndim != 0:
@@ -195,8 +201,9 @@ def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
             raise ShapeError(f"metrics[{k!r}] must be a scalar Tensor, got shape {m.shape}")
     if metrics and val_data is None:
         raise ValueError("metrics are computed on val_data; pass val_data too")
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise TypeError(f"on_epoch_end must be callable, got {type(on_epoch_end).__name__}")
+    for what, hook in (("on_epoch_end", on_epoch_end), ("on_step_end", on_step_end)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{what} must be callable, got {type(hook).__name__}")
     return epochs, batch_size, params, metrics
 
 
@@ -270,6 +277,8 @@ class _Loop:
     metrics: list[str]
     hist: History
     bar: Any
+    #: fit's on_step_end(step, history), or None
+    on_step_end: Callable[[int, History], Any] | None = None
     step: int = 0
     last_shown: float = 0.0
 
@@ -284,6 +293,8 @@ class _Loop:
             total += value * size
             seen += size
             self.advance_bar(epoch, total, seen)
+            if self.on_step_end is not None:
+                self.on_step_end(self.step, self.hist)
         self.hist.loss.append(total / seen)
         shown = f"epoch {epoch} loss {self.hist.loss[-1]:.4g}" + self.validate()
         if self.bar is not None:

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.autodiff import grad
+from graphc.errors import ShapeError
+from graphc.ir.dims import same_shape
 from graphc.ir.graph import Graph
 from graphc.ir.tensor import Tensor
+from graphc.optim.clip import clip_grad_norm
 
 
 class Optimizer:
@@ -19,12 +22,17 @@ class Optimizer:
     there as non-trainable params under its scope (``adam/lr``, ``adam/m/mlp/0/W``). The
     learning rate is such a param, so ``opt.lr = 1e-3`` takes effect on the next call of an
     already compiled step.
+
+    ``clip_norm``: when given, the gradients are first scaled together so that their total
+    (L2) norm is at most ``clip_norm``, as ``torch.nn.utils.clip_grad_norm_`` (see
+    ``gc.optim.clip_grad_norm``); weight decay is added after the clipping, as in torch.
     """
 
     default_name = "optimizer"
 
-    def __init__(self, lr: float, name: str | None = None):
+    def __init__(self, lr: float, name: str | None = None, clip_norm: float | None = None):
         self._lr0 = _positive(lr, "lr")
+        self.clip_norm = None if clip_norm is None else _positive(clip_norm, "clip_norm")
         self.name = name
         self.graph: Graph | None = None
         self._scope = ""
@@ -61,8 +69,9 @@ class Optimizer:
                 grads: Sequence[Tensor] | None = None) -> dict[Tensor, Tensor]:
         """New values for ``params`` (default: the graph's trainable params) and the state.
 
-        ``grads`` may be given when they were already built with ``gc.grad(loss, params)``.
-        Pass the dict to ``gc.compile(..., updates=...)``: one call is then one step.
+        ``grads`` may be given when they were already built with ``gc.grad(loss, params)``
+        (they are clipped too when the optimiser has a ``clip_norm``). Pass the dict to
+        ``gc.compile(..., updates=...)``: one call is then one step.
         """
         if not isinstance(loss, Tensor):
             raise TypeError(f"updates takes the loss Tensor, got {type(loss).__name__}")
@@ -75,10 +84,20 @@ class Optimizer:
             grads = grad(loss, params)
         elif len(grads) != len(params):
             raise ValueError(f"got {len(grads)} grads for {len(params)} params")
+        grads = list(grads)
+        for k, (p, gr) in enumerate(zip(params, grads, strict=True)):
+            g.own(gr, f"grads[{k}]")
+            if not same_shape(gr.shape, p.shape):
+                raise ShapeError(f"grads[{k}] has shape {gr.shape}, its param {p.name!r} "
+                                 f"{p.shape}")
+            if gr.dtype != p.dtype:
+                raise TypeError(f"grads[{k}] is {gr.dtype}, its param {p.name!r} {p.dtype}")
         self._bind(g)  # only once the arguments are known to be good
         # the ``optimizer`` meta draws the update ops and the state in one diagram cluster
         with g.name_scope(self._scope), g.annotate(optimizer=self.name):
-            new = self._rules(params, list(grads))
+            if self.clip_norm is not None:
+                grads = clip_grad_norm(grads, self.clip_norm)[0]
+            new = self._rules(params, grads)
         return new
 
     @staticmethod
@@ -101,7 +120,7 @@ class Optimizer:
 
     def config(self) -> tuple:
         """The fixed hyperparameters that the update graph bakes in (all but the lr)."""
-        return ()
+        return (self.clip_norm,)
 
     def _rules(self, params: list[Tensor], grads: list[Tensor]) -> dict[Tensor, Tensor]:
         raise NotImplementedError
@@ -144,6 +163,11 @@ class Optimizer:
         lr = self.lr_tensor
         return lr if lr.dtype == p.dtype else lr.astype(p.dtype)
 
+    @staticmethod
+    def _l2(p: Tensor, g: Tensor, weight_decay: float) -> Tensor:
+        """``g + weight_decay * p``: L2 weight decay added to the gradient, as torch does."""
+        return g if weight_decay == 0 else g + weight_decay * p
+
     def __repr__(self) -> str:
         return f"<gc.optim.{type(self).__name__} lr={self.lr:g}>"
 
@@ -152,6 +176,14 @@ def _positive(v: float, what: str) -> float:
     v = float(v)
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{what} must be a finite number >= 0, got {v}")
+    return v
+
+
+def _fraction(v: float, what: str) -> float:
+    """A number in [0, 1) (a decay rate, a momentum)."""
+    v = _positive(v, what)
+    if v >= 1:
+        raise ValueError(f"{what} must be in [0, 1), got {v}")
     return v
 
 
