@@ -1,6 +1,6 @@
 """graphc: a static computation-graph compiler for numpy. This module only re-exports."""
 
-from graphc import nn, optim, random  # layers, losses, fit; optimisers; gc.random draws
+from graphc import linalg, nn, optim, random  # gc.linalg, gc.nn, gc.optim, gc.random
 from graphc import ops as _ops  # noqa: F401  (registers every op)
 from graphc import passes as _passes  # noqa: F401  (registers the broadcast diagnostics)
 from graphc._version import __version__  # noqa: F401  (graphc.__version__)
@@ -17,7 +17,7 @@ from graphc.viz import render, to_dot, to_networkx
 
 __all__ = [
     "Dim", "Function", "GradCheckError", "Graph", "NonFiniteError", "Shape", "ShapeError",
-    "ShapeWarning", "Tensor", "check_grad", "compile", "evaluate", "grad", "load", "nn", "optim",
-    "random", "render", "save", "to_dot", "to_networkx",
+    "ShapeWarning", "Tensor", "check_grad", "compile", "evaluate", "grad", "linalg", "load", "nn",
+    "optim", "random", "render", "save", "to_dot", "to_networkx",
 ]
 __all__ += _ops.__all__

@@ -17,7 +17,7 @@ ROOT = Path(graphc.__file__).parent
 LAYERS = {
     "_version": 0, "errors": 0,
     "ir": 1,
-    "ops": 2, "random": 2,
+    "ops": 2, "random": 2, "linalg": 2,
     "autodiff": 3, "passes": 3,
     "backend": 4,
     "viz": 5, "io": 5, "nn": 5, "optim": 5, "cli": 5,

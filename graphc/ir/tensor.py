@@ -133,6 +133,12 @@ class Tensor:
     def __gt__(self, o: Any) -> Tensor: return _ops.greater(self, o)
     def __ge__(self, o: Any) -> Tensor: return _ops.greater_equal(self, o)
 
+    def __mod__(self, o: Any) -> Tensor:
+        return _ops.remainder(self, o)
+
+    def __rmod__(self, o: Any) -> Tensor:
+        return _ops.remainder(o, self)
+
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
@@ -164,6 +170,64 @@ class Tensor:
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.argmin(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.prod(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, *, ddof: Any = 0, keepdims: bool = False) -> Tensor:
+        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, *, ddof: Any = 0, keepdims: bool = False) -> Tensor:
+        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None) -> Tensor:
+        return _ops.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: Any = None) -> Tensor:
+        return _ops.cumprod(self, axis=axis)
+
+    def any(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis: Any = None, *, keepdims: bool = False) -> Tensor:
+        return _ops.all(self, axis=axis, keepdims=keepdims)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - numpy's names
+        """Values limited to [min, max] (``gc.clip``; either bound may be None)."""
+        return _ops.clip(self, min, max)
+
+    def take(self, indices: Any, axis: Any = None) -> Tensor:
+        return _ops.take(self, indices, axis=axis)
+
+    def sort(self, axis: int = -1) -> Tensor:
+        """The sorted values (``gc.sort``: a new tensor, as ``np.sort``; graphc values are never
+        changed in place, so unlike ``ndarray.sort`` this returns the result)."""
+        return _ops.sort(self, axis=axis)
+
+    def argsort(self, axis: int = -1) -> Tensor:
+        return _ops.argsort(self, axis=axis)
+
+    def topk(self, k: Any, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        """``(values, indices)`` of the k largest (or smallest) entries (``gc.topk``)."""
+        return _ops.topk(self, k, axis=axis, largest=largest, sorted=sorted)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.trace(self, offset, axis1, axis2)
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
