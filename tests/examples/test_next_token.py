@@ -69,3 +69,12 @@ def test_the_example_learns_every_length_and_refuses_a_short_one(capsys):
     assert "needs T >= 2, but T = 1" in res["refusal"] and "next_token.py:" in res["refusal"]
     out = capsys.readouterr().out
     assert "through one compiled step" in out and "(B*T - 2*B, 10)" in out
+
+
+def test_the_char_transformer_trains_every_length_through_one_step(capsys):
+    res = load("char_transformer").main([*QUIET, "--steps", "40"])
+    losses = res["losses"]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert res["sample"].startswith("Beautiful is ") and len(res["sample"]) == 13 + 60
+    out = capsys.readouterr().out
+    assert "steps over T in (16, 32, 64)" in out and "sample:" in out
