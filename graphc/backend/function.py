@@ -29,8 +29,57 @@ from graphc.ops.random import advance_updates
 from graphc.passes.pipeline import Options, VerifyError, optimize, verify
 
 
+def _state_pairs(g: Graph, roots: list[int], updated: set[int]) -> list[tuple[int, int]]:
+    """For ``gc.compile``: ``(param id, new value id)`` of the registered state updates
+    (``Graph.add_state_updates``) whose trigger ``roots`` need (or the values of those
+    already taken need), leaving out the params in ``updated``. Records apply in
+    registration order: a record whose value reads a param that an earlier record taken
+    here updates reads that record's new value instead (its nodes are rebuilt on it, or
+    found again when an earlier compile built them)."""
+    records = g.state_updates
+    if not records:
+        return []
+    current: dict[int, int] = {}   # param id -> its value after the records taken so far
+    taken: set[int] = set()        # indices of the records taken
+    while True:
+        live = set(needed(g, [*roots, *current.values()]))
+        new = [k for k, (trigger, _) in enumerate(records) if k not in taken and trigger in live]
+        if not new:
+            break
+        taken.update(new)
+        # replay every taken record in order (one taken now may come before earlier ones)
+        current = {}
+        for k in sorted(taken):
+            step = {p: _substitute(g, v, current) for p, v in records[k][1] if p not in updated}
+            current.update(step)
+    return list(current.items())
+
+
+def _substitute(g: Graph, value: int, mapping: dict[int, int]) -> int:
+    """``value`` computed with the nodes in ``mapping`` (old id -> new id) replaced: the nodes
+    between them are applied again on the new operands (an identical node already in the
+    graph is reused, so compiling again adds nothing)."""
+    if not mapping:
+        return value
+    new: dict[int, int] = {}
+    for i in needed(g, [value]):
+        if i in mapping:
+            new[i] = mapping[i]
+            continue
+        n = g.node(i)
+        if n.role != "op" or not any(j in new for j in n.inputs):
+            continue
+        ins = tuple(new.get(j, j) for j in n.inputs)
+        same = next((m.id for m in g._nodes if m.op == n.op and m.inputs == ins
+                     and m.attrs == n.attrs), None)
+        new[i] = same if same is not None else g.apply(
+            n.op, [g.tensor(j) for j in ins], n.attr, meta=n.info, loc=n.loc).id
+    return new.get(value, value)
+
+
 def _program(outputs: Any, inputs: Sequence[Tensor] | None,
-             updates: Mapping[Tensor, Any] | None) -> tuple[bool, Program]:
+             updates: Mapping[Tensor, Any] | None,
+             state_updates: bool = True) -> tuple[bool, Program]:
     single, outs = as_tensor_list(outputs)
     g = outs[0].graph
     # ------------------------------------------------------------------------ updates
@@ -50,6 +99,11 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
             raise TypeError(f"update of param {p.name!r}: a {v.dtype} value cannot be stored in "
                             f"a {p.dtype} param")
         pairs.append((p.id, v.id))
+    # the state updates that layers registered (BatchNorm's running statistics), for the
+    # layer calls that the outputs and updates need, unless the caller updates the param
+    if state_updates:
+        pairs += _state_pairs(g, [t.id for t in outs] + [i for pair in pairs for i in pair],
+                              {p for p, _ in pairs})
     # a generator state that a draw reads advances with each call (its counter + 1), committed
     # with the other updates, unless the caller updates it (graphc.ops.random)
     pairs += advance_updates(g, [t.id for t in outs] + [i for pair in pairs for i in pair],
@@ -84,7 +138,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
             updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
             debug: bool = False, check_finite: bool | str = False,
-            backend: str = "numpy") -> Function:
+            backend: str = "numpy", state_updates: bool = True) -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
@@ -106,12 +160,19 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     A program that draws (``gc.random``) gets the update that advances its generator state
     (unless ``updates`` sets it): each call draws afresh, and a call that raises does not
     advance it.
+    The state updates that layers register (``Graph.add_state_updates``: BatchNorm's running
+    statistics in training mode) are added for every layer call the outputs or updates
+    need, unless ``updates`` sets the param or ``state_updates=False`` (for instance, to
+    evaluate a training-mode loss without touching the running statistics); they are
+    committed with the other updates, all or nothing.
     """
     get_backend(backend)  # an unknown backend raises before the graph changes
+    if not isinstance(state_updates, (bool, np.bool_)):
+        raise TypeError(f"state_updates must be True or False, got {state_updates!r}")
     options = Options.make(passes, False)  # bad pass names raise before the graph changes
     single, outs = as_tensor_list(outputs)
     with outs[0].graph.atomic():  # an update value wrapped as a constant, then a raise
-        single, prog = _program(outputs, inputs, updates)
+        single, prog = _program(outputs, inputs, updates, bool(state_updates))
     options = Options.make(passes, debug or os.environ.get("GRAPHC_DEBUG", "") not in ("", "0"))
     if check_finite not in (False, True, "outputs"):
         raise ValueError(f"check_finite must be True, False or 'outputs', got {check_finite!r}")

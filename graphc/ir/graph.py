@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir.dims import Shape
+from graphc.ir.dims import Shape, same_shape
 from graphc.ir.display import svg_of
 from graphc.ir.dtypes import check_dtype, dtype_of_value
 from graphc.ir.node import Node, at_user, freeze_attrs, user_location
@@ -52,6 +52,9 @@ class Graph:
         #: metadata merged into every node built inside ``annotate`` (gc.grad marks the nodes
         #: it builds with the forward node they differentiate); non-empty: diagnostics silent
         self._meta_stack: list[dict[str, Any]] = []
+        #: ``(trigger id, ((param id, new value id), ...))`` in registration order: see
+        #: ``add_state_updates``
+        self._state_updates: list[tuple[int, tuple[tuple[int, int], ...]]] = []
 
     # --------------------------------------------------------- copy and pickle
     def __getstate__(self) -> dict[str, Any]:
@@ -63,6 +66,7 @@ class Graph:
         handles = self.__dict__.get("_handles", {})  # made while the state was rebuilt
         self.__dict__.update(state)
         self._handles = handles
+        self.__dict__.setdefault("_state_updates", [])  # a graph pickled before they existed
 
     # ----------------------------------------------------------------- access
     @property
@@ -178,11 +182,12 @@ class Graph:
     def atomic(self) -> Iterator[None]:
         """Nodes appended inside are dropped again if the block raises: a failed call (an op
         whose operand constant was already wrapped, a gradient half built) changes nothing."""
-        n = len(self._nodes)
+        n, k = len(self._nodes), len(self._state_updates)
         try:
             yield
         except BaseException:
             del self._nodes[n:]
+            del self._state_updates[k:]
             raise
 
     @property
@@ -287,6 +292,47 @@ class Graph:
         name = self._claim(name, "output")
         self._outputs[name] = t.id
         return t
+
+    # ---------------------------------------------------------- state updates
+    @property
+    def state_updates(self) -> tuple[tuple[int, tuple[tuple[int, int], ...]], ...]:
+        """The registered state updates, ``(trigger id, ((param id, new value id), ...))`` in
+        registration order (see ``add_state_updates``)."""
+        return tuple(self._state_updates)
+
+    def add_state_updates(self, trigger: Tensor, updates: dict[Tensor, Tensor]) -> None:
+        """Register updates of (non-trainable) params that ``gc.compile`` adds by itself:
+        BatchNorm's running statistics. A compiled function commits ``updates`` ({param: new
+        value}) with the caller's updates, all or nothing, whenever what it computes (its
+        outputs and the caller's updates) needs ``trigger``, the node standing for the
+        layer call (its batch mean), unless the caller's ``updates`` set the param
+        themselves (or ``gc.compile(..., state_updates=False)``). ``gc.evaluate`` ignores them.
+
+        The updates of one call are simultaneous (each reads the values from before the
+        call); the records are applied in registration order, so a layer called twice in
+        one compiled program updates twice, as in torch: the second record then reads the
+        values the first one made. Registered inside ``atomic``, a record is dropped again
+        if the block raises.
+        """
+        self.own(trigger, "state update trigger")
+        if not isinstance(updates, dict) or not updates:
+            raise TypeError("add_state_updates: updates must be a non-empty dict "
+                            "{param Tensor: new value Tensor}")
+        pairs = []
+        for p, v in updates.items():
+            self.own(p, "state update key")
+            if p.node.role != "param":
+                raise TypeError(f"state update key {p!r} is not a param (only params can be "
+                                "updated)")
+            self.own(v, f"state update of {p.name!r}")
+            if not same_shape(v.shape, p.shape):
+                raise ShapeError(f"state update of param {p.name!r}: the new value has shape "
+                                 f"{v.shape}, the param {p.shape}")
+            if not np.can_cast(v.dtype, p.dtype, "same_kind"):
+                raise TypeError(f"state update of param {p.name!r}: a {v.dtype} value cannot "
+                                f"be stored in a {p.dtype} param")
+            pairs.append((p.id, v.id))
+        self._state_updates.append((trigger.id, tuple(pairs)))
 
     def own(self, t: object, what: str) -> Tensor:
         """``t`` as a Tensor of this graph, or a ValueError/TypeError saying why not."""

@@ -15,7 +15,8 @@ from graphc.ir.tensor import Tensor
 from graphc.nn.init import Initializer, as_generator
 
 #: the base's own attributes: never searched for sub-modules
-_INTERNAL = frozenset({"name", "rng", "scope", "_graph", "_local", "_params", "_explicit"})
+_INTERNAL = frozenset({"name", "rng", "scope", "training", "_graph", "_local", "_params",
+                       "_explicit"})
 #: values that cannot hold a module (or are not worth searching)
 _LEAVES = (str, bytes, int, float, complex, np.ndarray, np.generic, np.random.Generator, Tensor,
            Graph, type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
@@ -48,7 +49,26 @@ class Module:
     is the lower-cased class name made unique in the graph (``mlp``, ``linear_1``). An
     explicit ``name`` replaces either (``MLP`` names its layers ``0, 1, ...``: ``mlp/0/W``).
     ``rng`` (a numpy Generator or an int seed; default seed 0) draws the initial values.
+
+    **Training and evaluation modes.** ``module.train()`` / ``module.eval()`` (torch's API:
+    ``train(False)`` is ``eval()``; both return the module) set ``training`` on the module
+    and every sub-module; a new module is in training mode. Layers read the mode when they
+    *build* their forward graph: graphs are static, so the mode is fixed per call of the
+    module. ``Dropout`` drops only in training mode; ``BatchNorm1d``/``BatchNorm2d`` use the
+    batch statistics and update their running statistics in training mode (the update is
+    registered with ``Graph.add_state_updates``, so a function compiled from that output
+    commits it, as ``gc.nn.fit`` does), and the running statistics in evaluation mode. To
+    get both a training loss and an evaluation output, call the model once in each mode::
+
+        loss = gc.nn.cross_entropy(model.train()(x), labels)   # batch statistics, dropout
+        scores = model.eval()(x)                               # running statistics
+        model.train()                                          # (the mode of later calls)
+
+    Both graphs share the params (they are made on the first call).
     """
+
+    #: the mode layers read when they build their graph (``train()`` / ``eval()``)
+    training = True
 
     name: str | None = dataclasses.field(default=None, kw_only=True)
     rng: np.random.Generator | int | None = dataclasses.field(default=None, kw_only=True,
@@ -93,6 +113,23 @@ class Module:
         t = self._graph.param(name, value, dtype=dtype, trainable=trainable)
         self._params[name] = t
         return t
+
+    # ------------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=False``: evaluation mode) on this module and every
+        sub-module, for the calls that follow (a graph already built keeps its mode).
+        Returns the module."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.train: mode must be True or False, got "
+                            f"{mode!r}")
+        modules = [self, *self.named_modules().values()]  # a TypeError before any change
+        for m in modules:
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode on this module and every sub-module: ``train(False)``."""
+        return self.train(False)
 
     # ---------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

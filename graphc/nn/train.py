@@ -253,9 +253,10 @@ def _step_function(optimizer: Optimizer, loss: Tensor, params: list[Tensor]) -> 
 
 
 def _eval_function(optimizer: Optimizer, loss: Tensor, metrics: dict[str, Tensor]) -> Function:
-    """The compiled validation: the loss and the metrics."""
+    """The compiled validation: the loss and the metrics (state updates, such as BatchNorm's
+    running statistics, are left out: validating changes nothing)."""
     return _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values())),
-                     lambda: compile([loss, *metrics.values()]))
+                     lambda: compile([loss, *metrics.values()], state_updates=False))
 
 
 @dataclasses.dataclass

@@ -125,7 +125,7 @@ def test_activations_as_modules_and_functions():
         np.testing.assert_allclose(a, ref(xv), rtol=1e-12)
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown activation"):
-        gc.nn.MLP([1, 2], activation="gelu")
+        gc.nn.MLP([1, 2], activation="nope")
 
 
 def test_sequential_names_its_children_by_position():
