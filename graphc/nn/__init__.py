@@ -16,6 +16,7 @@ from graphc.nn.activations import (
 )
 from graphc.nn.attention import MultiHeadAttention
 from graphc.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from graphc.nn.conv import AvgPool2d, Conv1d, Conv2d, Conv3d, ConvTranspose2d, Flatten, MaxPool2d
 from graphc.nn.dropout import dropout
 from graphc.nn.embedding import Embedding
 from graphc.nn.layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh, get_activation
@@ -36,6 +37,7 @@ from graphc.nn.train import History, NonFiniteLossError, fit, load_params, save_
 from graphc.ops import relu, sigmoid, tanh
 
 __all__ = [
+    "AvgPool2d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "Flatten", "MaxPool2d",
     "binary_cross_entropy", "huber_loss", "nll_loss", "smooth_l1_loss",
     "LayerNorm", "MultiHeadAttention", "RMSNorm",
     "History", "Linear", "MLP", "Module", "NonFiniteLossError", "ReLU", "Sequential", "Sigmoid",

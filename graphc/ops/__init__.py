@@ -7,7 +7,7 @@ is one block in its family (builder, OpDef, ``__all__`` entry) plus its tests.
 
 from graphc.ir.opdef import OpDef, all_ops, get_op, register  # noqa: F401, I001
 from graphc.ops import (  # noqa: F401
-    conv,
+    convolution,
     creation,
     elementwise,
     indexing,
@@ -17,7 +17,7 @@ from graphc.ops import (  # noqa: F401
     shape,
     source,
 )
-from graphc.ops.conv import *  # noqa: F403
+from graphc.ops.convolution import *  # noqa: F403
 from graphc.ops.creation import *  # noqa: F403
 from graphc.ops.creation import graph_arange, graph_full  # noqa: F401  (Graph.full, .arange)
 from graphc.ops.elementwise import *  # noqa: F403
@@ -27,8 +27,8 @@ from graphc.ops.reduction import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
 from graphc.ops._common import atomic as _atomic
 
-_FAMILIES = (conv, creation, elementwise, indexing, linalg, reduction, shape)
-__all__ = conv.__all__ + creation.__all__ + elementwise.__all__ + indexing.__all__
+_FAMILIES = (convolution, creation, elementwise, indexing, linalg, reduction, shape)
+__all__ = convolution.__all__ + creation.__all__ + elementwise.__all__ + indexing.__all__
 __all__ += linalg.__all__
 __all__ += reduction.__all__ + shape.__all__
 

@@ -1,5 +1,6 @@
-"""The variable-length next-token example: one compiled step trains on T = 5, 9 and 17, each
-step equal to a hand-written numpy forward, backward and SGD update at that T."""
+"""The examples of the second wave: next-token (one compiled step at T = 5, 9 and 17, each
+step equal to a hand-written numpy forward, backward and SGD update at that T), the character
+transformer and the digits CNN, in their quick modes."""
 
 import importlib.util
 import sys
@@ -78,3 +79,13 @@ def test_the_char_transformer_trains_every_length_through_one_step(capsys):
     assert res["sample"].startswith("Beautiful is ") and len(res["sample"]) == 13 + 60
     out = capsys.readouterr().out
     assert "steps over T in (16, 32, 64)" in out and "sample:" in out
+
+
+def test_the_digits_cnn_trains_and_writes_its_pictures(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    res = load("digits_cnn").main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    h = res["history"]
+    assert h.loss[-1] < h.loss[0]
+    assert (tmp_path / "digits_cnn.png").stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "logits (N, 10)" in out
