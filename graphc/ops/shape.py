@@ -364,6 +364,12 @@ def _concatenate_infer(nodes, attrs):
     return Shape(dims), np.result_type(*[n.dtype for n in nodes])
 
 
+def _rank_of_first(nodes) -> int:
+    if not nodes:
+        raise TypeError("concatenate takes at least one operand")
+    return max(nodes[0].ndim, 1)
+
+
 def _concatenate_vjp(g, out, x, at, need):
     from graphc.ops.indexing import getitem
 
@@ -384,7 +390,7 @@ register(OpDef(
     compute=lambda args, attrs, shape: np.concatenate(args, axis=attrs["axis"]),
     emit=lambda args, attrs, ctx: f"xp.concatenate(({', '.join(args)},), axis={attrs['axis']})",
     vjp=_concatenate_vjp, doc=concatenate.__doc__, attrs=("axis",), arity=None,
-    normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], max(nodes[0].ndim, 1))},
+    normalize=lambda nodes, attrs: {"axis": normalize_axis(attrs["axis"], _rank_of_first(nodes))},
 ))
 
 

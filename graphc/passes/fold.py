@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from graphc.ir.dims import has_dims
 from graphc.ir.graph import Graph
 from graphc.ir.opdef import get_op
 from graphc.passes._rebuild import Mapping, Rebuilder
@@ -36,10 +37,15 @@ def fold_constants(graph: Graph, roots: Sequence[int] | None = None) -> tuple[Gr
             continue
         ins = [rb.node(rb.map[i]) for i in n.inputs]
         if ins and all(m.role == "constant" for m in ins) and n.shape.is_concrete \
-                and int(np.prod(n.shape)) <= MAX_FOLD_ELEMENTS \
+                and not has_dims(n.attr) and int(np.prod(n.shape)) <= MAX_FOLD_ELEMENTS \
                 and int(np.prod(n.shape)) * n.dtype.itemsize <= budget:
-            with np.errstate(all="ignore"):
-                value = get_op(n.op).compute([m.value for m in ins], n.attr, tuple(n.shape))
+            try:
+                with np.errstate(all="ignore"):
+                    value = get_op(n.op).compute([m.value for m in ins], n.attr,
+                                                 tuple(n.shape))
+            except Exception:  # noqa: BLE001 - an index out of range, ...: left to run
+                rb.copy(n)   # time, where the error names the op and the user's line
+                continue
             value = np.asarray(value)
             if value.shape == tuple(n.shape) and value.dtype == n.dtype:
                 rb.map[n.id] = rb.constant(value, like=n)

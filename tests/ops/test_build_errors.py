@@ -222,3 +222,24 @@ def test_constant_that_does_not_fit_its_dtype_is_a_type_error():
         g.constant(2**70)
     with pytest.raises(TypeError, match="does not fit dtype int8"):
         g.constant(300, dtype=np.int8)
+
+
+def test_an_out_of_range_constant_index_is_a_run_time_error_at_the_users_line():
+    """Constant operands: neither folding nor the per-binding static values may raise numpy's
+    bare IndexError; the call raises graphc's error naming the op and the line."""
+    g = gc.Graph()
+    x = g.input("x", (2, 1))
+    c = g.constant(np.arange(6.0).reshape(2, 3))
+    line = inspect.currentframe().f_lineno + 1
+    y = gc.take_along_axis(c, np.array([[5], [0]]), axis=1) + x
+    f = gc.compile(y)
+    with pytest.raises(ValueError, match=f"take_along_axis node .* index 5 is out of bounds"
+                                         f"(.|\\n)*:{line}"):
+        f(np.zeros((2, 1)))
+
+
+def test_concatenate_of_nothing_is_a_clear_type_error():
+    g = gc.Graph()
+    with pytest.raises(TypeError, match="at least one operand"):
+        g.apply("concatenate", [], {"axis": 0})
+    assert len(g) == 0

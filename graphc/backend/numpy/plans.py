@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from graphc.ir.dims import Dim, Shape, bind_attrs
+from graphc.ir.node import runtime_error
 from graphc.ir.opdef import get_op
 from graphc.ir.program import Program
 
@@ -83,9 +84,12 @@ class PlanCache:
             else:
                 args = [g.node(j).value if g.node(j).role == "constant" else values[j]
                         for j in n.inputs]
-            with np.errstate(all="ignore"):
-                v = np.asarray(op.compute(args, bind_attrs(n.attr, binding), concrete(n.shape)),
-                               dtype=n.dtype)
+            try:
+                with np.errstate(all="ignore"):
+                    v = np.asarray(op.compute(args, bind_attrs(n.attr, binding),
+                                              concrete(n.shape)), dtype=n.dtype)
+            except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as e:
+                raise runtime_error(n, e) from e  # at the user's line, as in the body
             if v.flags.writeable and v.base is None:
                 v.setflags(write=False)  # shared by every call of this binding: read-only
             if i in plan.scalar_static:
