@@ -12,6 +12,7 @@ Layout (format ``"graphc.graph"``, version 2)::
         ...
       ],
       "params": {"mlp/0/W": ARRAY, ...},   # one value per param node, by name
+      "state_updates": [[6, [[3, 31]]]],   # optional: Graph.state_updates records
       "outputs": {"loss": 14}              # named outputs, in declaration order
     }
 
@@ -86,7 +87,7 @@ MAX_NDIM = 32
 _DTYPE_NAME = re.compile(r"[<>=|]?[A-Za-z]{1,12}[0-9]{0,3}")
 
 _TOP_REQUIRED = ("format", "version", "name", "strict", "nodes", "params", "outputs")
-_TOP_OPTIONAL = ("graphc",)
+_TOP_OPTIONAL = ("graphc", "state_updates")
 _NODE_REQUIRED = ("id", "op", "inputs", "attrs", "shape", "dtype", "name", "loc", "meta")
 
 
@@ -171,6 +172,10 @@ def dumps(graph: Graph) -> str:
     params = [f"    {js(k)}: {js(_encode_array(graph.params[k]))}" for k in graph.param_tensors]
     lines.append('  "params": {' + ("\n" + ",\n".join(params) + "\n  }," if params else "},"))
     outs = {k: t.id for k, t in graph.outputs.items()}
+    if graph.state_updates:
+        records = [[trigger, [list(pair) for pair in pairs]]
+                   for trigger, pairs in graph.state_updates]
+        lines.append(f'  "state_updates": {js(records)},')
     lines.append(f'  "outputs": {js(outs)}')
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -538,7 +543,30 @@ def _decode(doc: Any, limits: _Limits) -> Graph:
     g.name = name
     names = _add_nodes(g, raw_nodes, params, limits)
     _add_outputs(g, doc["outputs"], names)
+    _add_state_updates(g, doc.get("state_updates", []))
     return g
+
+
+def _add_state_updates(g: Graph, v: Any) -> None:
+    """``[[trigger id, [[param id, new value id], ...]], ...]``: registered as
+    ``Graph.add_state_updates`` checks them (params only, shapes and dtypes that fit)."""
+    records = _expect(v, list, "state_updates", "a list of [trigger, [[param, value], ...]]")
+    for k, rec in enumerate(records):
+        where = f"state_updates[{k}]"
+        if not (isinstance(rec, list) and len(rec) == 2 and isinstance(rec[1], list) and rec[1]
+                and all(isinstance(p, list) and len(p) == 2 for p in rec[1])):
+            raise _fail(where, "a record is [trigger, [[param, value], ...]]")
+        ids = [rec[0], *(i for pair in rec[1] for i in pair)]
+        if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(g)
+               for i in ids):
+            raise _fail(where, f"dangling reference in {json.dumps(rec)[:60]}")
+        pairs = [(g.tensor(a), g.tensor(b)) for a, b in rec[1]]
+        if len({a.id for a, _ in pairs}) != len(pairs):
+            raise _fail(where, "a param is updated twice in one record")
+        try:
+            g.add_state_updates(g.tensor(rec[0]), dict(pairs))
+        except (TypeError, ValueError) as e:  # ShapeError is a ValueError
+            raise _fail(where, str(e)) from None
 
 
 def _decode_header(doc: Any) -> tuple[str, bool]:
