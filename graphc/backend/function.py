@@ -16,7 +16,8 @@ import numpy as np
 
 from graphc.backend.base import get_backend
 from graphc.errors import ShapeError
-from graphc.ir.dims import same_shape
+from graphc.ir.binding import solve_steps
+from graphc.ir.dims import same_shape, symbol_of, symbols_of
 from graphc.ir.display import svg_of
 from graphc.ir.graph import Graph
 from graphc.ir.node import Node, at_user, runtime_error
@@ -77,6 +78,25 @@ def _substitute(g: Graph, value: int, mapping: dict[int, int]) -> int:
     return new.get(value, value)
 
 
+def _size_inputs(g: Graph, schedule: list[int], used: list[int]) -> list[int]:
+    """Inputs that no output reads but whose dims bind a symbol the program needs (``x`` of
+    ``gc.zeros_like(x)`` or ``g.arange(x.shape[1])``), in declaration order: the inputs a
+    compiled function takes by default after those its outputs read."""
+    want = {s for i in schedule for s in symbols_of(g.node(i).shape, g.node(i).attr)}
+    chosen = list(used)
+    extra: list[int] = []
+    for t in g.inputs.values():
+        nodes = [g.node(i) for i in chosen]
+        bound = {symbol_of(d) for n in nodes for d in n.shape} - {None}
+        bound |= {step[2] for step in solve_steps(nodes)}
+        if not want - bound:
+            break
+        if t.id not in chosen and any(symbol_of(d) in want - bound for d in t.shape):
+            chosen.append(t.id)
+            extra.append(t.id)
+    return extra
+
+
 def _program(outputs: Any, inputs: Sequence[Tensor] | None,
              updates: Mapping[Tensor, Any] | None,
              state_updates: bool = True) -> tuple[bool, Program]:
@@ -113,7 +133,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
     schedule = needed(g, [t.id for t in outs] + [i for pair in pairs for i in pair])
     used = [i for i in schedule if g.node(i).role == "input"]
     if inputs is None:
-        in_ids = used
+        in_ids = used + _size_inputs(g, schedule, used)
     else:
         if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)):
             raise TypeError("inputs must be a list of input Tensors")
@@ -142,7 +162,8 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
-    declaration order). One Tensor in gives one array out; a list gives a list.
+    declaration order, then those needed only for a size their dims bind, such as ``x`` of
+    ``gc.zeros_like(x)``). One Tensor in gives one array out; a list gives a list.
     ``passes``: None runs every pass; a list of names runs only those, a dict
     ``{name: False}`` switches some off (names: fold, simplify, cse, dce, memory).
     ``debug=True`` (or the environment variable GRAPHC_DEBUG=1) verifies the graph after

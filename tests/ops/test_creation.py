@@ -188,14 +188,22 @@ def test_a_concrete_creation_is_never_folded_into_a_constant():
     np.testing.assert_array_equal(f(a), a + np.array([1.0, 0, 0]) + np.arange(3))
 
 
-def test_compile_needs_an_input_that_binds_the_symbols():
+def test_compile_takes_the_inputs_that_bind_the_symbols():
+    """By default a compiled function takes the inputs its outputs read, then those that only
+    bind a needed symbol (x of zeros_like(x)); an explicit inputs list must bind them."""
     g = gc.Graph()
     x = g.input("x", ("B", "T"))
+    y = g.input("y", ("B",))
     z = gc.zeros_like(x)
-    with pytest.raises(gc.ShapeError, match="no input of the compiled function binds"):
-        gc.compile(z)
-    f = gc.compile(z, inputs=[x])
-    assert f(np.ones((2, 5))).shape == (2, 5)
+    f = gc.compile(z)
+    assert f.input_names == ["x"] and f(np.ones((2, 5))).shape == (2, 5)
+    f = gc.compile([g.arange(x.shape[1]), y * 2.0])
+    assert f.input_names == ["y", "x"]
+    assert [a.shape for a in f(np.ones(4), np.ones((4, 5)))] == [(5,), (4,)]
+    with pytest.raises(gc.ShapeError, match="no input of the compiled function binds T"):
+        gc.compile([g.arange(x.shape[1]), y * 2.0], inputs=[y])
+    with pytest.raises(gc.ShapeError, match="no input of the compiled function binds N"):
+        gc.compile(g.ones(("N",)))
     with pytest.raises(gc.ShapeError, match="no input binds"):
         gc.evaluate(g.ones(("N",)), {x: np.ones((2, 5))})
 
