@@ -1,7 +1,6 @@
 """AdamW, RMSprop, weight decay on SGD and Adam, gradient clipping and learning-rate schedules:
 step by step equal to torch.optim (float64, 1e-12), schedules without recompiling."""
 
-import inspect
 import math
 
 import numpy as np
@@ -446,8 +445,6 @@ def test_a_schedule_before_and_after_binding():
     assert float(g.params["sgd/lr"]) == 1.0 == opt.lr and sched.last_epoch == 2
 
 
-@pytest.mark.skipif("on_step_end" not in inspect.signature(gc.nn.fit).parameters,
-                    reason="fit has no on_step_end hook")
 def test_a_per_step_schedule_as_fits_on_step_end_hook():
     """fit(on_step_end=schedule): the rate changes after every step (2 batches per epoch),
     as torch's scheduler stepped after every optimiser step."""
