@@ -811,7 +811,8 @@ def window_out_size(n: DimLike, kernel: int, stride: int = 1, pad_lo: int = 0,
     """The number of windows along an axis of size ``n`` (conv and pooling, as torch):
     ``(n + pad_lo + pad_hi - dilation*(kernel - 1) - 1)//stride + 1``, and with
     ``ceil_mode`` the division rounded up, except that a last window starting in the right
-    padding is dropped. With a symbolic ``n`` the result is a dim expression, and the
+    padding is dropped (and, as torch, a single window may hang off the padded end by less
+    than the stride). With a symbolic ``n`` the result is a dim expression, and the
     condition that at least one window fits is returned, to be checked when ``n`` is bound.
 
     Ceil mode stays one expression: with ``c = pad_hi - dilation*(kernel - 1) - 1`` (<= 0
@@ -824,11 +825,15 @@ def window_out_size(n: DimLike, kernel: int, stride: int = 1, pad_lo: int = 0,
             raise ShapeError(f"{what} {v!r} must be an int >= {lo}")
     span = dilation * (kernel - 1) + 1
     room = n + pad_lo + pad_hi - span  # windows - 1, times the stride (before rounding)
-    why = (f"a window of {span} (kernel {kernel}, dilation {dilation}) needs the padded size "
-           f"{n + pad_lo + pad_hi} >= {span}")
-    needs = at_least(room, 0, why)
     if not ceil_mode:
-        return room // stride + 1, needs
+        why = (f"a window of {span} (kernel {kernel}, dilation {dilation}) needs the padded "
+               f"size {n + pad_lo + pad_hi} >= {span}")
+        return room // stride + 1, at_least(room, 0, why)
+    # ceil mode keeps a window hanging off the padded input's end when it starts inside it
+    # (torch): the padded size may fall short of the window by less than the stride
+    why = (f"a window of {span} (kernel {kernel}, dilation {dilation}) with stride {stride} in "
+           f"ceil mode needs the padded size {n + pad_lo + pad_hi} > {span - stride}")
+    needs = at_least(room, 1 - stride, why) + at_least(n + pad_lo, 1, why)
     c = pad_hi - span
     if c <= -stride:
         return (room + stride - 1) // stride + 1, needs

@@ -744,31 +744,10 @@ def _pool_out(n, attrs) -> tuple[list, list[Constraint]]:
     needs: list[Constraint] = []
     dil = attrs.get("dilation") or (1,) * len(attrs["kernel"])
     for nt, k, s, p, d in zip(n, attrs["kernel"], attrs["stride"], attrs["padding"], dil):
-        size, more = _pool_size(nt, k, s, p, d, attrs["ceil_mode"])
+        size, more = window_out_size(nt, k, s, p, p, d, attrs["ceil_mode"])
         sizes.append(size)
         needs += more
     return sizes, needs
-
-
-def _pool_size(n, k: int, s: int, p: int, d: int, ceil: bool) -> tuple[Any, list[Constraint]]:
-    """The number of pooling windows along an axis, as torch. In ceil mode torch also keeps
-    a window that hangs off the padded input's end when it is the only one (the padded size
-    falls short of the window by less than the stride): there at least one window is what
-    is needed, not a padded size of at least the window."""
-    if not ceil:
-        return window_out_size(n, k, s, p, p, d)
-    span = d * (k - 1) + 1
-    room = n + 2 * p - span
-    why = (f"a window of {span} (kernel {k}, dilation {d}) with stride {s} in ceil mode needs "
-           f"the padded size {n + 2 * p} > {span - s}")
-    if isinstance(n, int):
-        if room >= 0:
-            return window_out_size(n, k, s, p, p, d, True)
-        if room <= -s or n + p <= 0:
-            raise ShapeError(why)
-        return 1, []
-    size, _ = window_out_size(n, k, s, p, p, d, True)
-    return size, at_least(room, 1 - s, why)
 
 
 def _pool_dtype(op: str, *nodes) -> np.dtype:

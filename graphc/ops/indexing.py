@@ -683,14 +683,18 @@ def _add_at_infer(nodes, attrs):
     _need_castable(v, x)
     axis = _opt_axis(attrs["axis"], x.ndim)
     at = _taken_shape(x.shape, idx.shape, axis)
+    _values_fit(v, at, f"the shape of x {x.shape} taken at indices {idx.shape} along axis {axis}")
+    return x.shape, x.dtype
+
+
+def _values_fit(v, target, what: str) -> None:
+    """The values broadcast to ``target`` (the entries written), or a ShapeError."""
     try:
-        ok = same_shape(broadcast_shapes(v.shape, at), at)
+        ok = same_shape(broadcast_shapes(v.shape, target), target)
     except ShapeError:
         ok = False
     if not ok:
-        raise ShapeError(f"values {v.shape} do not broadcast to {at}, the shape of x {x.shape} "
-                         f"taken at indices {idx.shape} along axis {axis}")
-    return x.shape, x.dtype
+        raise ShapeError(f"values {v.shape} do not broadcast to {target}, {what}")
 
 
 def _add_at_emit(args, attrs, ctx):
@@ -757,13 +761,8 @@ def _put_infer(nodes, attrs):
     _need_castable(v, x)
     axis = normalize_axis(attrs["axis"], x.ndim)
     w = _written_shape(x, idx, axis)
-    try:
-        ok = same_shape(broadcast_shapes(v.shape, w), w)
-    except ShapeError:
-        ok = False
-    if not ok:
-        raise ShapeError(f"values {v.shape} do not broadcast to {w}, the written shape of x "
-                         f"{x.shape} by indices {idx.shape} along axis {axis}")
+    _values_fit(v, w, f"the written shape of x {x.shape} by indices {idx.shape} along axis "
+                      f"{axis}")
     return x.shape, x.dtype
 
 
