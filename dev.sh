@@ -32,7 +32,7 @@ ensure_venv() {
     fi
   fi
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install -q -e ".[test,examples,docs]" 2>&1 \
+  "$VENV/bin/python" -m pip install -q -e ".[test,examples,docs,onnx,numba,dask]" 2>&1 \
     | grep -v "^WARNING: Location" || true
   "$VENV/bin/python" -c "import graphc, numpy, networkx, graphviz, pytest, hypothesis" \
     || { echo "[dev.sh] installing graphc failed"; exit 1; }

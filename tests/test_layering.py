@@ -4,6 +4,8 @@ optim, cli. Every import is parsed, lazy ones (inside functions) included."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -20,10 +22,20 @@ LAYERS = {
     "ops": 2, "random": 2, "linalg": 2,
     "autodiff": 3, "passes": 3,
     "backend": 4,
-    "viz": 5, "io": 5, "nn": 5, "optim": 5, "cli": 5,
+    "viz": 5, "io": 5, "nn": 5, "optim": 5, "cli": 5, "onnx": 5,
 }
 #: optional extras the core never imports (an optional backend imports its own, lazily)
 EXTRAS = ("onnx", "onnxruntime", "numba", "dask", "distributed", "torch", "jax", "scipy")
+#: the optional parts, and the extras each may import: nothing else imports them, and
+#: ``import graphc`` loads none of these modules (test_import_graphc_loads_no_extra)
+OPTIONAL = {"onnx": ("onnx",), "backend/numba": ("numba",),
+            "backend/dask": ("dask", "distributed")}
+
+
+def _allowed(path: Path, extra: str) -> bool:
+    rel = path.relative_to(ROOT).as_posix()
+    return any(rel.startswith(part + "/") and extra in extras
+               for part, extras in OPTIONAL.items())
 
 
 def _part(module: str) -> str | None:
@@ -86,8 +98,20 @@ def test_no_import_cycle_between_parts():
 @pytest.mark.parametrize("extra", EXTRAS)
 def test_the_core_never_imports_an_optional_extra(extra):
     users = [f"graphc/{p.relative_to(ROOT)}:{line}" for p in sorted(ROOT.rglob("*.py"))
-             for line, module in _imports(p) if module.split(".")[0] == extra]
+             for line, module in _imports(p)
+             if module.split(".")[0] == extra and not _allowed(p, extra)]
     assert not users, users
+
+
+def test_import_graphc_loads_no_extra():
+    """The optional parts import their extras only when used: a fresh interpreter that
+    imports graphc (and compiles with the numpy backend) has loaded none of them."""
+    code = ("import sys, graphc as gc\n"
+            "g = gc.Graph(); x = g.input('x', (2,)); gc.compile(x * 2)([1.0, 2.0])\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {EXTRAS!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
 
 
 def test_the_check_finds_an_upward_import(tmp_path, monkeypatch):

@@ -56,8 +56,12 @@ def register_backend(name: str, factory: Callable[[], Backend]) -> None:
     _BACKENDS[name] = factory
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called ``name``, or a ValueError naming the known ones."""
+def get_backend(name: str | Backend) -> Backend:
+    """The backend called ``name`` (or ``name`` itself when it is a ``Backend`` instance, for
+    a backend with options, such as ``DaskBackend(chunks=...)``), or a ValueError naming the
+    known ones."""
+    if isinstance(name, Backend):
+        return name
     if not isinstance(name, str) or name not in _BACKENDS:
         raise ValueError(f"unknown backend {name!r}; the backends are "
                          f"{', '.join(map(repr, sorted(_BACKENDS)))}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.base import get_backend
+from graphc.backend.base import Backend, get_backend
 from graphc.errors import ShapeError
 from graphc.ir.binding import solve_steps
 from graphc.ir.dims import same_shape, symbol_of, symbols_of
@@ -158,7 +158,7 @@ def _program(outputs: Any, inputs: Sequence[Tensor] | None,
 def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 - public name
             updates: Mapping[Tensor, Any] | None = None, *, passes: Any = None,
             debug: bool = False, check_finite: bool | str = False,
-            backend: str = "numpy", state_updates: bool = True) -> Function:
+            backend: str | Backend = "numpy", state_updates: bool = True) -> Function:
     """Compile ``outputs`` (and ``updates`` {param: new value}) to one numpy function.
 
     ``inputs`` fixes the positional order (default: the graph's inputs that are needed, in
@@ -177,7 +177,9 @@ def compile(outputs: Any, inputs: Sequence[Tensor] | None = None,  # noqa: A001 
     (a loss) are checked, after everything is computed and before the updates are committed,
     so a step whose loss is NaN or inf raises ``gc.NonFiniteError`` and changes no param.
     ``backend`` names what compiles the optimised program: ``"numpy"`` (the default) emits
-    one Python function over numpy (see ``graphc.backend.base`` for the interface).
+    one Python function over numpy (see ``graphc.backend.base`` for the interface);
+    ``"numba"`` and ``"dask"`` are the optional backends (``pip install graphc[numba]``,
+    ``graphc[dask]``); a ``Backend`` instance selects a backend with options.
     A program that draws (``gc.random``) gets the update that advances its generator state
     (unless ``updates`` sets it): each call draws afresh, and a call that raises does not
     advance it.
@@ -212,7 +214,7 @@ class Function:
     """
 
     def __init__(self, program: Program, single: bool, options: Any = None,
-                 optimized: bool = False, backend: str = "numpy"):
+                 optimized: bool = False, backend: str | Backend = "numpy"):
 
         options = options or Options()
         program.single = single
