@@ -1,6 +1,6 @@
 """graphc: a static computation-graph compiler for numpy. This module only re-exports."""
 
-from graphc import linalg, nn, onnx, optim, random  # gc.linalg, gc.nn, gc.onnx, ...; onnx lazily
+from graphc import linalg, nn, onnx, optim, random  # noqa: F401  (gc.onnx imports onnx lazily)
 from graphc import ops as _ops  # noqa: F401  (registers every op)
 from graphc import passes as _passes  # noqa: F401  (registers the broadcast diagnostics)
 from graphc._version import __version__  # noqa: F401  (graphc.__version__)
