@@ -470,12 +470,16 @@ class _Writer:
         params = [self.v.node(i) for i in b.members if self.v.node(i).role == "param"]
         size = sum(int(np.prod([d for d in p.shape if isinstance(d, int)], dtype=np.int64))
                    for p in params)
-        n_ops = sum(ops.values())
+        # a folded box holds all its identical blocks (and the parent-scope ops between
+        # them): counts per block where they divide evenly, else the totals, said so
+        k = b.count if all(c % b.count == 0 for c in [*ops.values(), len(params), size]) else 1
+        per = " per block" if k > 1 else " in all" if b.count > 1 else ""
+        ops = Counter({op: c // k for op, c in ops.items()})
+        n_ops, size = sum(ops.values()), size // k
         summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in sorted(ops.items()))
-        lines = [(f"{n_ops} ops: {summary}" if n_ops else "no ops", None)]
+        lines = [(f"{n_ops} ops{per}: {summary}" if n_ops else "no ops", None)]
         if params:
-            lines.append((f"{len(params)} params, {size} values"
-                          + (" per block" if b.count > 1 else ""), None))
+            lines.append((f"{len(params) // k} params, {size} values{per}", None))
         if any(self.v.node(i).info.get("unbroadcast") for i in b.members):
             lines.append(("contains unbroadcast sum/reshape", UNBROADCAST_COLOR))
         title = b.title + (f"  ×{b.count}" if b.count > 1 else "")
