@@ -13,3 +13,5 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "fuzz: property-based fuzzing (long profile: dev.sh fuzz)")
+    config.addinivalue_line("markers", "slow: a slower conformance or integration test (CI runs "
+                                       "it; deselect with -m 'not slow' while iterating)")
