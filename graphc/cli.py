@@ -1,9 +1,15 @@
-"""The ``graphc`` command: draw, export and describe saved model files (``gc.save``).
+"""The ``graphc`` command: draw, export and describe saved model files (``gc.save``) and ONNX
+models.
 
     graphc render model.json -o model.svg [--grad] [--loss NAME] [--depth N] [--fold] [--legend]
                  [--stack] [--dpi N] [--max-nodes N] [--timeout SECONDS]
     graphc dot model.json [-o model.dot] [same drawing options]
     graphc info model.json
+
+A file whose name ends in ``.onnx`` is read with ``gc.onnx.load`` (``pip install
+graphc[onnx]``): its nodes are drawn in clusters from the exporter's name scopes (torch's
+``/encoder/layers.0/self_attn/...``), so ``--depth`` and ``--fold`` work as for graphc's own
+files, and ``info`` also counts the ONNX op types.
 
 ``--grad`` draws forward and backward: it differentiates the loss with ``gc.grad`` with respect
 to every trainable param and marks each gradient as an output ``∂loss/∂<param>``. The loss is
@@ -72,13 +78,14 @@ class _ArgumentParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _ArgumentParser(
         prog="graphc",
-        description="Draw, export and describe graphc model files (JSON written by gc.save).",
+        description="Draw, export and describe graphc model files (JSON written by gc.save) "
+                    "and ONNX models (.onnx).",
         epilog="--grad differentiates the output named by --loss (default: 'loss', or the only "
                "output) with respect to every trainable param.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{render,dot,info}")
 
     def drawing(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("model", help="model file written by gc.save")
+        sp.add_argument("model", help="model file written by gc.save, or an .onnx model")
         sp.add_argument("--grad", action="store_true",
                         help="add the backward half: gradients of the loss w.r.t. every "
                              "trainable param")
@@ -113,8 +120,30 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the DOT text here instead of stdout")
     i = sub.add_parser("info", help="summarise a model file: inputs, outputs, params, ops",
                        description="Summarise a model file: inputs, outputs, params, op counts.")
-    i.add_argument("model", help="model file written by gc.save")
+    i.add_argument("model", help="model file written by gc.save, or an .onnx model")
     return p
+
+
+def is_onnx(path: str) -> bool:
+    """An ONNX model file, by its name."""
+    return str(path).lower().endswith(".onnx")
+
+
+def load_model(path: str) -> Any:
+    """The Graph in ``path``: graphc's JSON (``gc.load``), or an ONNX model (``gc.onnx.load``,
+    imported only here; a clear error when the ``onnx`` package is missing)."""
+    if not is_onnx(path):
+        from graphc.io import load
+
+        return load(path)
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        raise ValueError(f"{path}: reading .onnx files needs the onnx package "
+                         "(pip install graphc[onnx])")
+    from graphc.onnx import load
+
+    return load(path)
 
 
 def pick_loss(g: Any, name: str | None) -> Any:
@@ -177,7 +206,37 @@ def info_text(g: Any, source: str) -> str:
     lines += [f"  {op:<16}{c}" for op, c in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))]
     consts = sum(1 for n in nodes if n.role == "constant")
     lines.append(f"constants: {consts}")
+    if is_onnx(source):
+        lines += _onnx_lines(g)
     return "\n".join(map(shown, lines))
+
+
+def _onnx_lines(g: Any) -> list[str]:
+    """What ``info`` adds for an ONNX model: its symbols, the params' bytes, and the ONNX op
+    types it was imported from."""
+    ends = [*g.inputs.values(), *g.outputs.values()]
+    symbols = sorted({s for t in ends for s in t.shape.symbols})
+    nbytes = sum(int(np.asarray(g.params[k]).nbytes) for k in g.param_tensors)
+    lines = [f"symbols: {', '.join(symbols) or 'none'}", f"param bytes: {nbytes}"]
+    onnx_ops = _onnx_op_counts(g.nodes)
+    lines.append(f"onnx ops ({sum(onnx_ops.values())} nodes):")
+    width = max([16, *(len(op) + 2 for op in onnx_ops)])
+    lines += [f"  {op:<{width}}{c}"
+              for op, c in sorted(onnx_ops.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return lines
+
+
+def _onnx_op_counts(nodes: Sequence[Any]) -> Counter:
+    """ONNX op type -> how many ONNX nodes of it a graph imported by ``gc.onnx.load`` holds
+    (its nodes' ``onnx_op`` / ``onnx_node`` meta); empty for graphc's own graphs."""
+    seen: dict[tuple, str] = {}
+    for n in nodes:
+        info = n.info
+        op = info.get("onnx_op")
+        if isinstance(op, str):
+            seen.setdefault((info.get("onnx_node"), op, n.id if not info.get("onnx_node")
+                             else None), op)
+    return Counter(seen.values())
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -203,12 +262,11 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; raises on bad input (``main`` turns that into a message)."""
-    from graphc.io import load
     from graphc.viz import render, to_dot
 
     args = _parser().parse_args(argv)
     check_args(args)
-    g = load(args.model)
+    g = load_model(args.model)
     if args.command == "info":
         print(info_text(g, args.model))
         return 0

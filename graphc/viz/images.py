@@ -6,6 +6,11 @@ Builds the curve-fit model from ``images/curve_fit_model.py`` (a user file, so t
 ``curve_fit_forward.{svg,png}`` and ``curve_fit_grad.{svg,png}`` (forward + backward, with
 the unbroadcast nodes inserted by ``gc.grad`` marked, stacked so that it reads at the width of
 a README page; the PNGs at 144 dpi, sharp when a browser scales them down).
+
+With the ``onnx`` package installed it also exports the small transformer encoder of
+``images/transformer_model.py`` with ``gc.onnx.save`` to ``images/transformer.onnx`` and
+draws that ONNX file folded, one box for its four identical layers:
+``transformer_onnx.{svg,png}``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 from pathlib import Path
 
 MODEL_SOURCE = "images/curve_fit_model.py"
+ONNX_SOURCE = "images/transformer_model.py"
 
 
 def cli(*args: str) -> None:
@@ -49,7 +55,27 @@ def main(argv: list[str] | None = None) -> int:
         cli("render", str(model), "--grad", "--stack", "--legend", *dpi,
             "-o", str(out / f"curve_fit_grad.{suffix}"))
     cli("info", str(model))
+    onnx_images(out)
     return 0
+
+
+def onnx_images(out: Path) -> None:
+    """Export the transformer of ``ONNX_SOURCE`` to ONNX and draw the file folded (skipped,
+    with a note, when the onnx package is missing)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        print("onnx is not installed: transformer_onnx.* not redrawn", file=sys.stderr)
+        return
+    from graphc.onnx import save as save_onnx
+
+    model = out / "transformer.onnx"
+    save_onnx(runpy.run_path(ONNX_SOURCE)["build"](), model)
+    print(f"saved {model}")
+    for suffix in ("svg", "png"):
+        dpi = ["--dpi", "144"] if suffix == "png" else []
+        cli("render", str(model), "--fold", *dpi, "-o", str(out / f"transformer_onnx.{suffix}"))
+    cli("info", str(model))
 
 
 if __name__ == "__main__":
