@@ -18,23 +18,30 @@ other two with the same attributes: gradients of any order stay in the family. A
 ``hi`` crops the input's end (how a transposed conv's ``output_padding`` larger than its
 ``padding`` comes back as a conv).
 
-The numpy lowering: the padded input's windows (``sliding_window_view``) copied once into
-columns ``(N, C*K, M)``, a batched BLAS matmul with the weight (groups are a batch axis), and
-for the adjoint a matmul then one strided add per kernel offset (col2im). Pooling runs one
-numpy pass per kernel offset over strided slices of the padded input; the max pool's
-gradient finds each window's argmax (torch's choice at ties) on one contiguous stack of
-those slices and adds the gradient there with one ``bincount``.
+The numpy lowering reads windows through gather tables made once per geometry (each
+window's positions in a sample flattened over its channels and spatial axes, a zero or -inf
+appended for the padding; see ``_window_table``): ``conv`` gathers columns ``(N, C*K, M)``
+and runs one batched BLAS matmul with the weight (groups are a batch axis); its weight
+gradient gathers the columns window-major and runs one matmul over the batch and the
+windows at once; its input gradient (``conv_transpose``) runs a batched matmul with the
+weight transposed, then col2im as one gather through the adjoint table and a sum over the
+kernel offsets. Pooling gathers every window's values offset-major (one contiguous row per
+offset) and reduces over the offsets; the max pool's gradient finds each window's argmax
+(torch's choice at ties and NaNs) with a few passes per offset and gathers the gradient back
+through the adjoint table (``max_pool_indices``, which no gradient needs, keeps a stack of
+strided slices). Every kernel writes into the memory plan's buffer (``out=``).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from graphc.errors import ShapeError
 from graphc.ir.dims import Constraint, Shape, at_least, definitely_equal, window_out_size
@@ -46,7 +53,7 @@ from graphc.ops._common import wrap
 
 # =============================================================================== kernels
 # numpy kernels shared by the reference ``compute`` and the generated code (``ctx.ref``);
-# each takes the node's concrete output shape last.
+# each takes the node's concrete output shape, then ``out=`` (a buffer to write into).
 
 
 def _sl(start: int, count: int, step: int) -> slice:
@@ -78,71 +85,216 @@ def _spans(kernel, dilation) -> list[int]:
     return [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
 
 
+# Every window read is a gather through an index table made once per geometry (cached):
+# numpy's elementwise copies of windows are strided passes with inner loops as short as a
+# row of the output (4 elements for a 4x4 map), which cost several times a gather. The
+# tables index one sample at a time (x flattened over its channels and spatial axes), so
+# their size does not depend on the batch (an intp per value gathered from one sample:
+# about twice that sample's float32 columns; each cache keeps its last 32 geometries); each
+# image (channel) may be followed by one fill element that the padding reads.
+
+
+def _geometry(*attrs) -> tuple:
+    """Attributes as the tables' cache key: tuples of ints."""
+    return tuple(tuple(int(v) for v in a) for a in attrs)
+
+
+@functools.lru_cache(maxsize=256)
+def _window_table(n, kernel, stride, lo, dilation, m) -> tuple[np.ndarray, bool]:
+    """The windows of one image, ``(K, M)`` intp (kernel offsets and windows each in
+    row-major order): entry ``[k, i]`` is the flat position within x's spatial axes of
+    ``x[i*s + k*d - lo]``, or ``P = prod(n)`` where that lies outside x (in the padding).
+    Also whether any entry is ``P``. Read-only."""
+    nd = len(n)
+    pos = np.zeros((1,) * (2 * nd), np.intp)
+    inside = np.ones((1,) * (2 * nd), bool)
+    for t, (nt, k, s, p, d, mt) in enumerate(zip(n, kernel, stride, lo, dilation, m)):
+        at = [1] * (2 * nd)
+        at[t], at[nd + t] = k, mt
+        q = ((np.arange(k) * d)[:, None] + (np.arange(mt) * s - p)[None, :]).reshape(at)
+        inside = inside & (q >= 0) & (q < nt)
+        pos = pos * nt + q
+    table = np.where(inside, pos, math.prod(n))
+    table = np.ascontiguousarray(np.broadcast_to(table, (*kernel, *m)).reshape(
+        math.prod(kernel), math.prod(m)))
+    table.flags.writeable = False
+    return table, not inside.all()
+
+
+@functools.lru_cache(maxsize=256)
+def _adjoint_table(n, kernel, stride, lo, dilation, m) -> np.ndarray:
+    """The transpose of ``_window_table``, ``(K, P)`` intp: entry ``[k, p]`` is the window
+    ``i`` whose offset ``k`` reads x's position ``p`` (at most one does), or ``M =
+    prod(m)`` where none does. Read-only."""
+    table, _ = _window_table(n, kernel, stride, lo, dilation, m)
+    K, M = table.shape
+    adj = np.full((K, math.prod(n) + 1), M, np.intp)
+    adj[np.arange(K)[:, None], table] = np.arange(M)  # reads of the padding land in the end
+    adj = np.ascontiguousarray(adj[:, :-1])
+    adj.flags.writeable = False
+    return adj
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def _channels(table: np.ndarray, C: int, width: int) -> np.ndarray:
+    """``table``'s positions in each of ``C`` images of ``width`` elements, the channel
+    axis inserted before the table's last axis: ``(..., C, last)``."""
+    return table[..., None, :] + (np.arange(C, dtype=np.intp) * width)[:, None]
+
+
+@functools.lru_cache(maxsize=32)
+def _pool_tables(C, n, kernel, stride, lo, dilation, m):
+    """For pooling ``C`` images: the gather of every window's values, offset-major, ``(K,
+    C*M)`` (each offset's values one contiguous row); whether it reads padding (then each
+    image is followed by a fill element); each window's first offset inside x, ``(C*M,)``
+    (0 for a window wholly outside; None without padding); and the scatter back, ``(R,
+    C*P)``: the ``j``-th reader (in offset order) of each position of x as its place
+    ``k*C*M + c*M + i`` among the offset-major values, ``K*C*M`` (a zero appended to them)
+    where the position has fewer readers; ``R`` is the most readers of any position (1
+    when the windows do not overlap)."""
+    table, padded = _window_table(n, kernel, stride, lo, dilation, m)
+    adj = _adjoint_table(n, kernel, stride, lo, dilation, m)
+    (K, M), P = table.shape, math.prod(n)
+    gather = _channels(table, C, P + padded).reshape(K, C * M)
+    first = None
+    if padded:
+        first = _frozen(np.tile(np.argmax(table != P, axis=0), C))
+    reads = adj != M
+    R = max(1, int(reads.sum(axis=0).max(initial=0)))
+    ks = np.argsort(~reads, axis=0, kind="stable")[:R]  # each position's readers first
+    at = ks * (C * M) + np.take_along_axis(adj, ks, axis=0)  # (R, P), channel 0
+    scatter = np.where(np.take_along_axis(reads, ks, axis=0)[:, None, :],
+                       _channels(at, C, M), K * C * M).reshape(R, C * P)
+    return _frozen(gather), padded, first, _frozen(scatter)
+
+
+@functools.lru_cache(maxsize=32)
+def _col2im_table(C, n, kernel, stride, lo, dilation, m) -> np.ndarray:
+    """For col2im of ``C`` images: ``(K, C*P)`` intp, entry ``[k, c*P + p]`` the place of
+    the column value that offset ``k`` adds to x's position ``p`` among the columns ``(C, K,
+    M)`` flattened, ``C*K*M`` (a zero appended to them) where no window reads ``p`` at that
+    offset."""
+    adj = _adjoint_table(n, kernel, stride, lo, dilation, m)
+    (K, P), M = adj.shape, math.prod(m)
+    at = (np.arange(K, dtype=np.intp) * M)[:, None] + adj  # (K, P) in channel 0
+    out = np.where((adj == M)[:, None, :], C * K * M, _channels(at, C, K * M))
+    return _frozen(out.reshape(K, C * P))
+
+
+@functools.lru_cache(maxsize=32)
+def _weight_grad_table(C, n, kernel, stride, lo, dilation, m) -> tuple[np.ndarray, bool]:
+    """For the weight gradient: the im2col gather window-major, ``(M, C*K)`` (a sample's
+    columns as the rows of one matrix), and whether it reads padding."""
+    table, padded = _window_table(n, kernel, stride, lo, dilation, m)
+    K, M = table.shape
+    at = _channels(table.T, C, math.prod(n) + padded)  # (M, C, K)
+    return _frozen(at.reshape(M, C * K)), padded
+
+
+def _samples(x, padded: bool, fill) -> np.ndarray:
+    """x as ``(N, C*P)``, or ``(N, C*(P+1))`` with ``fill`` after each image when
+    ``padded`` (what the tables read)."""
+    N, C = x.shape[:2]
+    P = math.prod(x.shape[2:])
+    if not padded:
+        return x.reshape(N, C * P)
+    src = np.empty((N, C, P + 1), x.dtype)
+    src[..., :P] = x.reshape(N, C, P)
+    src[..., P] = fill
+    return src.reshape(N, C * (P + 1))
+
+
+def _take(src, table) -> np.ndarray:
+    """``src (N, W)`` read at ``table``'s positions along its last axis: ``(N,
+    *table.shape)``. Every index is in range: ``"wrap"`` only skips numpy's bounds check."""
+    return np.take(src, table, axis=1, mode="wrap")
+
+
 def _im2col(x, kernel, stride, lo, dilation, m) -> np.ndarray:
-    """Columns ``(N, C, *kernel, *m)``: ``cols[n, c, k, i] = x[n, c, i*s + k*d - lo]`` (0 in
-    the padding), one contiguous copy of the padded input's windows."""
-    nd = len(kernel)
-    spans = _spans(kernel, dilation)
-    xp = _fit(x, lo, [(mm - 1) * s + sp for mm, s, sp in zip(m, stride, spans)], 0)
-    v = sliding_window_view(xp, spans, axis=tuple(range(2, 2 + nd)))
-    v = v[(slice(None), slice(None), *(slice(None, None, s) for s in stride),
-           *(slice(None, None, d) for d in dilation))]
-    perm = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
-    return np.ascontiguousarray(v.transpose(perm))
-
-
-def _col2im(cols, kernel, stride, lo, dilation, n) -> np.ndarray:
-    """The adjoint of ``_im2col``: ``cols (N, C, *kernel, *m)`` added back at the window
-    positions into ``(N, C, *n)`` (what falls in the padding is dropped)."""
-    nd = len(kernel)
-    m = cols.shape[2 + nd:]
-    reach = [(mm - 1) * s + sp for mm, s, sp in zip(m, stride, _spans(kernel, dilation))]
-    full = [max(r, p + s) for r, p, s in zip(reach, lo, n)]
-    out = np.zeros(cols.shape[:2] + tuple(full), cols.dtype)
-    for j in itertools.product(*map(range, kernel)):
-        at = tuple(_sl(jt * d, mt, s) for jt, d, mt, s in zip(j, dilation, m, stride))
-        out[(slice(None), slice(None), *at)] += cols[(slice(None), slice(None), *j)]
-    if not any(lo) and list(full) == list(n):
-        return out
-    return np.ascontiguousarray(out[(Ellipsis, *(slice(p, p + s) for p, s in zip(lo, n)))])
+    """Columns ``(N, C, K, M)``: ``cols[n, c, k, i] = x[n, c, i*s + k*d - lo]`` (0 in the
+    padding), one gather."""
+    table, padded = _window_table(*_geometry(x.shape[2:], kernel, stride, lo, dilation, m))
+    N, C = x.shape[:2]
+    src = _samples(x, padded, 0).reshape(N, C, math.prod(x.shape[2:]) + padded)
+    return np.take(src, table, axis=2, mode="wrap")
 
 
 def _lows(padding) -> list[int]:
     return [p[0] for p in padding]
 
 
-def conv_kernel(x, w, stride, padding, dilation, groups, shape):
-    """``conv``: im2col then a batched matmul, groups as a batch axis."""
+def _into(out, y, shape):
+    """``y`` as ``shape``, written into ``out`` when there is one."""
+    if out is None:
+        return y.reshape(shape)
+    np.copyto(out, y.reshape(shape))
+    return out
+
+
+def _view(out, shape):
+    """The planned buffer ``out`` viewed as ``shape``, for a numpy call to write into; None
+    without a buffer or when it is not contiguous (the result is then copied in by
+    ``_into``)."""
+    if out is None or not out.flags.c_contiguous:
+        return None
+    return out.reshape(shape)
+
+
+def conv_kernel(x, w, stride, padding, dilation, groups, shape, out=None):
+    """``conv``: im2col then one batched matmul, groups as a batch axis."""
     N, C = x.shape[:2]
     O, kernel, m = w.shape[0], w.shape[2:], shape[2:]  # noqa: E741
     cols = _im2col(x, kernel, stride, _lows(padding), dilation, m)
     G = groups
-    K = (C // G) * math.prod(kernel)
-    y = np.matmul(w.reshape(G, O // G, K), cols.reshape(N, G, K, math.prod(m)))
-    return y.reshape(shape)
+    K, M = (C // G) * math.prod(kernel), math.prod(m)
+    to = _view(out, (N, G, O // G, M))
+    y = np.matmul(w.reshape(G, O // G, K), cols.reshape(N, G, K, M), out=to)
+    return out if to is not None else _into(out, y, shape)
 
 
-def conv_transpose_kernel(y, w, stride, padding, dilation, groups, shape):
-    """``conv_transpose``: a batched matmul with the weight transposed, then col2im."""
+def conv_transpose_kernel(y, w, stride, padding, dilation, groups, shape, out=None):
+    """``conv_transpose``: a batched matmul with the weight transposed gives the columns
+    ``(C, K, M)`` of each sample, then col2im as one gather (each input position's reads,
+    one per kernel offset, a zero where no window reads it) and a sum over the offsets."""
     N, O = y.shape[:2]  # noqa: E741
-    Cg, kernel, m = w.shape[1], w.shape[2:], y.shape[2:]
+    Cg, kernel, m, n = w.shape[1], w.shape[2:], y.shape[2:], shape[2:]
     G = groups
-    K = Cg * math.prod(kernel)
-    wt = w.reshape(G, O // G, K).transpose(0, 2, 1)
-    cols = np.matmul(wt, y.reshape(N, G, O // G, math.prod(m)))
-    cols = cols.reshape(N, G * Cg, *kernel, *m)
-    return _col2im(cols, kernel, stride, _lows(padding), dilation, shape[2:])
+    Og, K, M = O // G, math.prod(kernel), math.prod(m)
+    C = G * Cg
+    table = _col2im_table(C, *_geometry(n, kernel, stride, _lows(padding), dilation, m))
+    size = C * K * M
+    cols = np.empty((N, size + 1), np.result_type(y.dtype, w.dtype))
+    cols[:, size] = 0
+    it = cols.itemsize
+    into = as_strided(cols, (N, G, Cg * K, M), (cols.strides[0], Cg * K * M * it, M * it, it))
+    np.matmul(w.reshape(G, Og, Cg * K).transpose(0, 2, 1), y.reshape(N, G, Og, M), out=into)
+    to = _view(out, (N, C * math.prod(n)))
+    r = np.add.reduce(_take(cols, table), axis=1, out=to)
+    return out if to is not None else _into(out, r, shape)
 
 
-def conv_weight_grad_kernel(x, g, stride, padding, dilation, groups, shape):
-    """``conv_weight_grad``: im2col of x, a batched matmul with g, summed over the batch."""
-    N = x.shape[0]
+def conv_weight_grad_kernel(x, g, stride, padding, dilation, groups, shape, out=None):
+    """``conv_weight_grad``: im2col of x with the windows as rows (one matrix ``(N*M,
+    C*K)``), then one matmul per group with g's channels first (summing over the batch and
+    the windows at once)."""
+    N, C = x.shape[:2]
     O, Cg, kernel, m = shape[0], shape[1], shape[2:], g.shape[2:]  # noqa: E741
-    cols = _im2col(x, kernel, stride, _lows(padding), dilation, m)
     G = groups
-    K, M = Cg * math.prod(kernel), math.prod(m)
-    parts = np.matmul(g.reshape(N, G, O // G, M), cols.reshape(N, G, K, M).swapaxes(-1, -2))
-    return np.add.reduce(parts, axis=0).reshape(shape)
+    Og, K, M = O // G, Cg * math.prod(kernel), math.prod(m)
+    table, padded = _weight_grad_table(C, *_geometry(x.shape[2:], kernel, stride,
+                                                     _lows(padding), dilation, m))
+    cols = _take(_samples(x, padded, 0), table)  # (N, M, C*K)
+    gt = np.empty((G, Og, N, M), g.dtype)
+    gt[...] = g.reshape(N, G, Og, M).transpose(1, 2, 0, 3)
+    to = _view(out, (G, Og, K))
+    r = np.matmul(gt.reshape(G, Og, N * M), cols.reshape(N * M, G, K).transpose(1, 0, 2),
+                  out=to)
+    return out if to is not None else _into(out, r, shape)
 
 
 def _pool_frame(x, kernel, stride, padding, dilation, m, fill):
@@ -159,16 +311,21 @@ def _offsets(kernel, stride, dilation, m):
                   *(_sl(jt * d, mt, s) for jt, d, mt, s in zip(jj, dilation, m, stride)))
 
 
-def max_pool_kernel(x, kernel, stride, padding, dilation, ceil_mode, shape):
-    """``max_pool``: the max of one strided slice per kernel offset (-inf padding)."""
-    xp = _pool_frame(x, kernel, stride, padding, dilation, shape[2:], -np.inf)
-    out = None
-    for _, at in _offsets(kernel, stride, dilation, shape[2:]):
-        if out is None:
-            out = np.array(xp[at], copy=True)
-        else:
-            np.maximum(out, xp[at], out=out)
-    return out
+def _pool_values(x, kernel, stride, padding, dilation, m):
+    """Every max pooling window's values, offset-major per sample, ``(N, K, C*M)`` (-inf in
+    the padding), and the geometry's tables (``_pool_tables``)."""
+    tables = _pool_tables(x.shape[1], *_geometry(x.shape[2:], kernel, stride, padding,
+                                                 dilation, m))
+    return _take(_samples(x, tables[1], -np.inf), tables[0]), tables
+
+
+def max_pool_kernel(x, kernel, stride, padding, dilation, ceil_mode, shape, out=None):
+    """``max_pool``: the windows' values gathered offset-major (-inf padding), reduced by
+    maximum over the offsets (NaN propagates)."""
+    st, _ = _pool_values(x, kernel, stride, padding, dilation, shape[2:])
+    to = _view(out, (st.shape[0], st.shape[2]))
+    r = np.maximum.reduce(st, axis=1, out=to)
+    return out if to is not None else _into(out, r, shape)
 
 
 def _argmax(x, kernel, stride, padding, dilation, m):
@@ -228,31 +385,70 @@ def _argmax(x, kernel, stride, padding, dilation, m):
     return flat, ~(none & out)
 
 
-def max_pool_grad_kernel(x, g, kernel, stride, padding, dilation, ceil_mode, shape):
-    """``max_pool_grad``: g added at each window's argmax (windows may overlap), as one
-    ``bincount`` over flat positions (a window lying wholly in the padding adds nothing)."""
-    flat, inside = _argmax(x, kernel, stride, padding, dilation, g.shape[2:])
-    nc, size, windows = x.shape[0] * x.shape[1], math.prod(x.shape[2:]), math.prod(g.shape[2:])
-    at = flat.reshape(nc, windows)
-    at += (np.arange(nc, dtype=np.int64) * size)[:, None]
-    w = g.reshape(nc, windows)
-    if inside is not None:
-        keep = inside.reshape(nc, windows)
-        at, w = np.where(keep, at, 0), np.where(keep, w, 0)
-    out = np.bincount(at.reshape(-1), w.reshape(-1), minlength=nc * size)
-    return out.astype(np.result_type(x.dtype, g.dtype), copy=False).reshape(shape)
+def _first_max(st, first) -> np.ndarray:
+    """Per window (column of each sample's offset-major values ``st (N, K, L)``), the offset
+    of its max as torch picks it: the first max in the window's order, or its last NaN (a
+    NaN always wins); a window without any value above -inf keeps its first offset inside x
+    (``first``; None: 0). ``(N, L)``.
+
+    Offsets are visited in order and a later one that takes over has a larger offset, so
+    the pick is the largest ``k * took`` (a multiply and a maximum: numpy's masked copies
+    are many times slower)."""
+    N, K, L = st.shape
+    itype = np.int8 if K < 2**7 else np.int16 if K < 2**15 else np.intp
+    took = np.empty((N, L), bool)
+    step = np.empty((N, L), itype)
+
+    def start():
+        idx = np.zeros((N, L), itype)
+        if first is not None:
+            idx[...] = first
+        return idx
+
+    idx = start()
+    best = st[:, 0].copy()  # offset 0 is every window's first candidate, or -inf (padding)
+    for k in range(1, K):
+        np.greater(st[:, k], best, out=took)
+        np.maximum(best, st[:, k], out=best)  # propagates NaN: checked below
+        np.maximum(idx, np.multiply(took, itype(k), out=step), out=idx)
+    if np.isnan(best).any():  # redo by torch's rule: a larger value or a NaN takes over
+        nan = np.empty((N, L), bool)
+        best[...] = -np.inf
+        idx = start()
+        for k in range(K):
+            np.greater(st[:, k], best, out=took)
+            took |= np.isnan(st[:, k], out=nan)
+            np.copyto(best, st[:, k], where=took)
+            np.maximum(idx, np.multiply(took, itype(k), out=step), out=idx)
+    return idx
 
 
-def max_pool_indices_kernel(x, kernel, stride, padding, dilation, ceil_mode, shape):
+def max_pool_grad_kernel(x, g, kernel, stride, padding, dilation, ceil_mode, shape, out=None):
+    """``max_pool_grad``: each window's argmax found on its values gathered offset-major,
+    g put at that offset (zeros elsewhere, one pass per offset), then gathered back onto x
+    (a position summing its readers where windows overlap; a window lying wholly in the
+    padding adds nothing)."""
+    st, (_, _, first, scatter) = _pool_values(x, kernel, stride, padding, dilation,
+                                              g.shape[2:])
+    idx = _first_max(st, first)
+    N, K, L = st.shape
+    spread = np.empty((N, K * L + 1), np.result_type(x.dtype, g.dtype))
+    spread[:, K * L] = 0
+    gf = g.reshape(N, L)
+    hit = np.empty((N, L), bool)
+    for k in range(K):
+        np.multiply(gf, np.equal(idx, k, out=hit), out=spread[:, k * L:(k + 1) * L])
+    to = _view(out, (N, scatter.shape[1]))
+    r = np.take(spread, scatter[0], axis=1, mode="wrap", out=to)
+    for j in range(1, len(scatter)):
+        r += _take(spread, scatter[j])
+    return out if to is not None else _into(out, r, shape)
+
+
+def max_pool_indices_kernel(x, kernel, stride, padding, dilation, ceil_mode, shape, out=None):
     """``max_pool_indices``: each window's argmax as a flat index into x's spatial axes
     (torch's ``return_indices``)."""
-    return _argmax(x, kernel, stride, padding, dilation, shape[2:])[0]
-
-
-def _crop(full, lo, n):
-    if not any(lo) and list(full.shape[2:]) == list(n):
-        return full
-    return np.ascontiguousarray(full[(Ellipsis, *(slice(p, p + s) for p, s in zip(lo, n)))])
+    return _into(out, _argmax(x, kernel, stride, padding, dilation, shape[2:])[0], shape)
 
 
 def _divisor(kernel, stride, padding, n, m, count_include_pad, divisor, dtype):
@@ -273,35 +469,57 @@ def _divisor(kernel, stride, padding, n, m, count_include_pad, divisor, dtype):
     return out
 
 
-def avg_pool_kernel(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor, shape):
-    """``avg_pool``: the sum of one strided slice per kernel offset (zero padding), divided
-    by each window's divisor."""
+def _avg_divisor(kernel, stride, padding, n, m, count_include_pad, divisor, dtype):
+    """``_divisor`` flattened over the windows, ``(M,)`` (for the ``(N, C, M)`` layout)."""
+    d = _divisor(kernel, stride, padding, n, m, count_include_pad, divisor, dtype)
+    return np.broadcast_to(d, tuple(m)).reshape(math.prod(m))
+
+
+def avg_pool_kernel(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor, shape,
+                    out=None):
+    """``avg_pool``: the windows' values gathered offset-major (zero padding), summed over
+    the offsets, divided by each window's divisor."""
+    N, C = x.shape[:2]
     m = shape[2:]
     dil = (1,) * len(kernel)
-    xp = _pool_frame(x, kernel, stride, padding, dil, m, 0)
-    out = None
-    for _, at in _offsets(kernel, stride, dil, m):
-        if out is None:
-            out = np.array(xp[at], copy=True)
-        else:
-            out += xp[at]
-    out /= _divisor(kernel, stride, padding, x.shape[2:], m, count_include_pad, divisor,
-                    out.dtype)
-    return out
+    gather, padded, _, _ = _pool_tables(C, *_geometry(x.shape[2:], kernel, stride, padding,
+                                                      dil, m))
+    M = math.prod(m)
+    to = _view(out, (N, C * M))
+    r = np.add.reduce(_take(_samples(x, padded, 0), gather), axis=1, out=to)
+    rv = r.reshape(N, C, M)
+    np.divide(rv, _avg_divisor(kernel, stride, padding, x.shape[2:], m, count_include_pad,
+                               divisor, r.dtype), out=rv)
+    return out if to is not None else _into(out, r, shape)
+
+
+@functools.lru_cache(maxsize=32)
+def _avg_scatter(C, n, kernel, stride, lo, dilation, m) -> np.ndarray:
+    """``_pool_tables``' scatter with the offsets dropped: each position's readers as
+    windows ``c*M + i`` of g flattened, ``C*M`` (a zero appended to it) past the last."""
+    gather, _, _, scatter = _pool_tables(C, n, kernel, stride, lo, dilation, m)
+    K, L = gather.shape
+    return _frozen(np.where(scatter == K * L, L, scatter % L))
 
 
 def avg_pool_grad_kernel(g, kernel, stride, padding, ceil_mode, count_include_pad, divisor,
-                         shape):
-    """``avg_pool_grad``: g divided by each window's divisor, spread back over its window."""
+                         shape, out=None):
+    """``avg_pool_grad``: g divided by each window's divisor, gathered back onto x (each
+    position summing the windows that read it)."""
+    N, C = g.shape[:2]
     n, m = shape[2:], g.shape[2:]
-    dil = (1,) * len(kernel)
-    gs = g / _divisor(kernel, stride, padding, n, m, count_include_pad, divisor, g.dtype)
-    reach = [(mm - 1) * s + k for mm, s, k in zip(m, stride, kernel)]
-    full = np.zeros(g.shape[:2] + tuple(max(r, p + s) for r, p, s in zip(reach, padding, n)),
-                    gs.dtype)
-    for _, at in _offsets(kernel, stride, dil, m):
-        full[at] += gs
-    return _crop(full, padding, n)
+    M = math.prod(m)
+    scatter = _avg_scatter(C, *_geometry(n, kernel, stride, padding, (1,) * len(kernel), m))
+    gs = np.empty((N, C * M + 1), g.dtype)
+    gs[:, C * M] = 0
+    np.divide(g.reshape(N, C, M), _avg_divisor(kernel, stride, padding, n, m,
+                                               count_include_pad, divisor, g.dtype),
+              out=gs[:, :C * M].reshape(N, C, M))
+    to = _view(out, (N, scatter.shape[1]))
+    r = np.take(gs, scatter[0], axis=1, mode="wrap", out=to)
+    for j in range(1, len(scatter)):
+        r += _take(gs, scatter[j])
+    return out if to is not None else _into(out, r, shape)
 
 
 # ========================================================================== attributes
@@ -534,9 +752,13 @@ def _code(v: Any) -> str:
 
 
 def _emit(fn, keys: tuple[str, ...]):
-    """``k_<n>(operands..., attrs..., shape)``: the kernel referenced from the namespace."""
+    """``k_<n>(operands..., attrs..., shape[, out=buffer])``: the kernel referenced from the
+    namespace; the memory plan's buffer is passed when it gives one (ops with ``out=True``:
+    every kernel here takes ``out=``)."""
     def emit(args, attrs, ctx):
         parts = [*args, *(_code(attrs[k]) for k in keys), ctx.shape]
+        if ctx.out is not None:
+            parts.append(f"out={ctx.out}")
         return f"{ctx.ref(fn, 'k')}({', '.join(parts)})"
 
     return emit
@@ -549,7 +771,7 @@ def _compute(fn, keys: tuple[str, ...]):
 register(OpDef(
     name="conv", kind="reduction", infer=_conv_infer,
     compute=_compute(conv_kernel, _COMMON), emit=_emit(conv_kernel, _COMMON),
-    vjp=_conv_vjp, arity=2, normalize=_normalize_conv, requires=_conv_requires,
+    vjp=_conv_vjp, arity=2, out=True, normalize=_normalize_conv, requires=_conv_requires,
     doc=conv.__doc__, attrs=_COMMON,
 ))
 
@@ -644,7 +866,7 @@ def _conv_transpose_vjp(g, out, x, at, need):
 register(OpDef(
     name="conv_transpose", kind="reduction", infer=_conv_transpose_infer,
     compute=_compute(conv_transpose_kernel, _COMMON),
-    emit=_emit(conv_transpose_kernel, _COMMON), vjp=_conv_transpose_vjp, arity=2,
+    emit=_emit(conv_transpose_kernel, _COMMON), vjp=_conv_transpose_vjp, arity=2, out=True,
     normalize=_normalize_conv_transpose,
     requires=lambda node, ops: _conv_transpose_check(ops[0], ops[1], node.attr),
     doc=conv_transpose.__doc__ + "\n\nThe node keeps ``padding`` as ``(lo, hi)`` pairs, "
@@ -698,6 +920,7 @@ register(OpDef(
     name="conv_weight_grad", kind="reduction", infer=_conv_weight_grad_infer,
     compute=_compute(conv_weight_grad_kernel, _COMMON),
     emit=_emit(conv_weight_grad_kernel, _COMMON), vjp=_conv_weight_grad_vjp, arity=2,
+    out=True,
     normalize=_normalize_conv_weight_grad,
     requires=lambda node, ops: _conv_weight_grad_check(ops[0], ops[1], node.attr),
     doc="The gradient of ``conv`` in its weight, ``(x, g) -> (C_out, C_in/groups, *kernel)``: "
@@ -817,6 +1040,7 @@ def _max_pool_vjp(g, out, x, at, need):
 register(OpDef(
     name="max_pool", kind="reduction", infer=_pool_infer("max_pool"),
     compute=_compute(max_pool_kernel, _MAX_POOL), emit=_emit(max_pool_kernel, _MAX_POOL),
+    out=True,
     vjp=_max_pool_vjp, normalize=lambda nodes, attrs: _normalize_pool(nodes, attrs, False),
     requires=_pool_requires, doc=max_pool.__doc__, attrs=_MAX_POOL,
 ))
@@ -857,7 +1081,7 @@ def _prod(dims):
 register(OpDef(
     name="max_pool_grad", kind="index", infer=_max_pool_grad_infer,
     compute=_compute(max_pool_grad_kernel, _MAX_POOL),
-    emit=_emit(max_pool_grad_kernel, _MAX_POOL), vjp=_max_pool_grad_vjp, arity=2,
+    emit=_emit(max_pool_grad_kernel, _MAX_POOL), out=True, vjp=_max_pool_grad_vjp, arity=2,
     normalize=lambda nodes, attrs: _normalize_pool(nodes, attrs, False),
     requires=_pool_requires,
     doc="The gradient of ``max_pool``, ``(x, g) -> x's shape``: zeros with g added at each "
@@ -876,7 +1100,7 @@ def _max_pool_indices_infer(nodes, attrs):
 register(OpDef(
     name="max_pool_indices", kind="index", infer=_max_pool_indices_infer,
     compute=_compute(max_pool_indices_kernel, _MAX_POOL),
-    emit=_emit(max_pool_indices_kernel, _MAX_POOL), vjp=None,
+    emit=_emit(max_pool_indices_kernel, _MAX_POOL), out=True, vjp=None,
     normalize=lambda nodes, attrs: _normalize_pool(nodes, attrs, False),
     requires=_pool_requires,
     doc="Each max pooling window's argmax as an int64 flat index into x's spatial axes "
@@ -917,6 +1141,7 @@ def _avg_pool_vjp(g, out, x, at, need):
 register(OpDef(
     name="avg_pool", kind="reduction", infer=_pool_infer("avg_pool"),
     compute=_compute(avg_pool_kernel, _AVG_POOL), emit=_emit(avg_pool_kernel, _AVG_POOL),
+    out=True,
     vjp=_avg_pool_vjp, normalize=lambda nodes, attrs: _normalize_pool(nodes, attrs, True),
     requires=_pool_requires, doc=avg_pool.__doc__, attrs=_AVG_POOL,
 ))
@@ -951,7 +1176,7 @@ def _avg_pool_grad_vjp(h, out, x, at, need):
 register(OpDef(
     name="avg_pool_grad", kind="index", infer=_avg_pool_grad_infer,
     compute=_compute(avg_pool_grad_kernel, _AVG_POOL),
-    emit=_emit(avg_pool_grad_kernel, _AVG_POOL), vjp=_avg_pool_grad_vjp,
+    emit=_emit(avg_pool_grad_kernel, _AVG_POOL), out=True, vjp=_avg_pool_grad_vjp,
     normalize=_normalize_avg_pool_grad,
     requires=lambda node, ops: _avg_pool_grad_check(ops[0], node.attr),
     doc="The gradient of ``avg_pool``, ``g -> (N, C, *size)``: each window's g divided by "

@@ -9,6 +9,7 @@ table (``grad_cases_conv.py``) checks the vjps against finite differences.
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 import zlib
 
@@ -357,6 +358,64 @@ def test_max_pool_ties_nan_and_indices():
     np.testing.assert_array_equal(got[2], tx.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_gradient_with_nan_inf_and_overlap_in_2d(dtype):
+    """Overlapping 2-D windows (kernel 3, stride 1, dilation 2, padding 1, ceil mode) over
+    data with ties, -inf and NaN: values, indices and gradient as torch's, with the pool
+    and its gradient computed into the memory plan's buffers (they are not outputs)."""
+    rng = _seed("mp-nan", dtype)
+    x = rng.integers(-2, 3, (2, 3, 7, 6)).astype(dtype)
+    x[rng.random(x.shape) < 0.15] = -np.inf
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[0, 1] = -np.inf  # windows without any value above -inf: torch's first inside
+    kw = {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2, "ceil_mode": True}
+    g = gc.Graph()
+    t, s = g.input("x", x.shape, dtype), g.input("s", (), dtype)
+    y, idx = gc.max_pool2d(t, return_indices=True, **kw)
+    u = rng.standard_normal(tuple(y.shape)).astype(dtype)
+    dx = gc.grad(gc.sum(gc.where(y == y, y, 0.0) * u), [t])[0]  # NaN != NaN
+    f = gc.compile([y * s, idx, dx * s], inputs=[t, s])
+    assert re.search(r"max_pool_grad \(2, 3, 7, 6\)", f.source)
+    for line in f.source.splitlines():
+        if re.search(r"# max_pool(_grad)? \(", line):
+            assert "out=b" in line, line
+    got = f(x, np.ones((), dtype))
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = F.max_pool2d(tx, return_indices=True, **kw)
+    torch.where(ty == ty, ty, 0.0).mul(torch.tensor(u)).sum().backward()
+    assert np.isnan(got[0]).any() and np.isinf(got[0]).any()
+    np.testing.assert_array_equal(got[0], ty.detach().numpy())
+    np.testing.assert_array_equal(got[1], ti.numpy())
+    np.testing.assert_allclose(got[2], tx.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_conv_family_kernels_write_into_planned_buffers():
+    """In a compiled training step every conv and pool node that is not an output gets a
+    buffer of the memory plan (``out=``), and the step matches gc.evaluate."""
+    rng = _seed("planned")
+    g = gc.Graph()
+    x = g.input("x", ("N", 2, 6, 6))
+    w1 = g.param("w1", rng.standard_normal((4, 2, 3, 3)))
+    w2 = g.param("w2", rng.standard_normal((4, 3, 2, 2)))
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, w1, padding=1)), 2)
+    h = gc.avg_pool2d(gc.conv_transpose2d(h, w2, stride=2), 2)
+    loss = gc.sum(h * h)
+    outs = [loss, *(gc.sum(d * d) for d in gc.grad(loss, [w1, w2, x]))]  # no conv output
+    f = gc.compile(outs, inputs=[x])
+    ops = ("conv", "conv_transpose", "conv_weight_grad", "max_pool", "max_pool_grad",
+           "avg_pool", "avg_pool_grad")
+    seen = set()
+    for line in f.source.splitlines():
+        m = re.search(r"# (\w+) \(", line)
+        if m and m.group(1) in ops and "= k_" in line:
+            seen.add(m.group(1))
+            assert "out=b" in line, line
+    assert seen == set(ops)
+    xv = rng.standard_normal((3, 2, 6, 6))
+    for a, b in zip(f(xv), gc.evaluate(outs, {x: xv})):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_max_pool_generic_builder_unbatched_and_indices():
     rng = _seed("mpg")
     x = rng.integers(-3, 4, (3, 6, 7)).astype(np.float64)  # unbatched (C, H, W)
@@ -659,14 +718,34 @@ def test_kernels_take_any_strides_and_float32():
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-14)
 
 
-def test_im2col_and_col2im_are_adjoint():
+def test_the_three_conv_kernels_are_adjoint():
+    """<conv(x, w), y> = <x, conv_transpose(y, w)> = <w, conv_weight_grad(x, y)>, kernel by
+    kernel (their gather tables included): strides, dilations, uneven and cropping
+    padding, groups, 1-D to 3-D, float32 and float64, with and without an ``out=``."""
     rng = _seed("adjoint")
-    for kernel, stride, lo, dil, n in [((3, 2), (2, 1), (1, 0), (1, 2), (7, 6)),
-                                       ((2,), (3,), (2,), (2,), (5,))]:
-        x = rng.standard_normal((2, 3, *n))
-        m = [(nn + 2 * p - d * (k - 1) - 1) // s + 1
-             for nn, p, d, k, s in zip(n, lo, dil, kernel, stride)]
-        cols = CONV._im2col(x, kernel, stride, lo, dil, m)
-        c = rng.standard_normal(cols.shape)
-        back = CONV._col2im(c, kernel, stride, lo, dil, n)
-        assert abs(np.vdot(cols, c) - np.vdot(x, back)) < 1e-10 * np.abs(c).sum()
+    cases = [((3, 2), (2, 1), ((1, 2), (0, 1)), (1, 2), (7, 6), 1),
+             ((2,), (3,), ((2, 1),), (2,), (5,), 2),
+             ((3,), (1,), ((2, -1),), (1,), (6,), 1),
+             ((2, 1, 3), (1, 2, 1), ((1, 0), (0, 0), (2, 2)), (2, 1, 1), (4, 3, 5), 2)]
+    for (kernel, stride, padding, dil, n, groups), dtype in itertools.product(
+            cases, (np.float64, np.float32)):
+        m = [(nn + lo + hi - d * (k - 1) - 1) // s + 1
+             for nn, (lo, hi), d, k, s in zip(n, padding, dil, kernel, stride)]
+        x = rng.standard_normal((3, 2 * groups, *n)).astype(dtype)
+        w = rng.standard_normal((2 * groups, 2, *kernel)).astype(dtype)
+        y = rng.standard_normal((3, 2 * groups, *m)).astype(dtype)
+        at = (stride, padding, dil, groups)
+        cx = CONV.conv_kernel(x, w, *at, y.shape)
+        tx = CONV.conv_transpose_kernel(y, w, *at, x.shape)
+        wx = CONV.conv_weight_grad_kernel(x, y, *at, w.shape)
+        for fn, args, shape, want in ((CONV.conv_kernel, (x, w), y.shape, cx),
+                                      (CONV.conv_transpose_kernel, (y, w), x.shape, tx),
+                                      (CONV.conv_weight_grad_kernel, (x, y), w.shape, wx)):
+            assert want.dtype == dtype and want.shape == shape
+            buf = np.full(shape, np.nan, dtype)
+            assert fn(*args, *at, shape, out=buf) is buf
+            np.testing.assert_array_equal(buf, want)
+        tol = (1e-12 if dtype == np.float64 else 1e-6) * np.abs(y).sum() * np.abs(x).sum()
+        dots = [np.vdot(cx.astype(np.float64), y), np.vdot(x.astype(np.float64), tx),
+                np.vdot(w.astype(np.float64), wx)]
+        assert max(dots) - min(dots) < tol, (kernel, stride, padding, dots)
