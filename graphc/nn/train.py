@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.backend.base import Backend, get_backend
 from graphc.backend.function import Function, compile
 from graphc.errors import NonFiniteError, ShapeError
 from graphc.ir.binding import bind, convert_input
@@ -70,13 +71,18 @@ def _feeds(g: Graph, data: Data, what: str) -> tuple[dict[str, np.ndarray], int]
                            f"(inputs: {', '.join(g.inputs)})")
         if k in feeds:
             raise ValueError(f"{what}: input {k!r} is given twice (as a Tensor and by name)")
-        feeds[k] = np.asarray(v)
+        feeds[k] = v if _lazy(v) else np.asarray(v)
     sizes = {k: (a.shape[0] if a.ndim else None) for k, a in feeds.items()}
     n = set(sizes.values())
     if len(n) != 1 or None in n:
         raise ValueError(f"{what}: every array needs the same number of samples along axis 0, "
                          f"got {sizes}")
     return feeds, n.pop()
+
+
+def _lazy(v: Any) -> bool:
+    """A dask array (a dask collection with a shape): batches are sliced from it lazily."""
+    return hasattr(v, "__dask_graph__") and hasattr(v, "shape") and hasattr(v, "dtype")
 
 
 def _needs(feeds: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> None:
@@ -132,7 +138,8 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
         shuffle: bool = True, seed: int | np.random.Generator | None = 0,
         drop_last: bool = False, progress: bool = True, desc: str | None = None,
         on_epoch_end: Callable[[int, History], Any] | None = None,
-        on_step_end: Callable[[int, History], Any] | None = None) -> History:
+        on_step_end: Callable[[int, History], Any] | None = None,
+        backend: str | Backend = "numpy", client: Any = None) -> History:
     """Train: compile forward + backward + ``optimizer``'s update into one step, run it.
 
     ``data`` maps inputs (Tensors or names) to arrays with the samples along axis 0. Each
@@ -147,10 +154,18 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     ignored. A tqdm bar shows the loss.
     The compiled step is kept per (optimizer, loss, params): fitting again reuses it.
 
+    ``backend`` compiles the step (and the validation) as ``gc.compile``'s does;
+    ``backend="dask"`` with ``client=`` a ``distributed.Client`` trains data-parallel on
+    that cluster: each step's loss and gradients are computed there, chunked along the
+    batch, and the update is committed here after the step's computation ends. ``data`` may
+    then hold dask arrays (a dataset larger than this process's memory): each batch is
+    sliced from them lazily.
+
     Raises ``NonFiniteLossError`` naming the step when the loss is nan or inf; that step
     commits nothing, so the params and the optimiser state hold their values from before it.
     Bad arguments raise before anything changes.
     """
+    backend = _fit_backend(backend, client)
     epochs, batch_size, params, metrics = _fit_arguments(loss, optimizer, epochs, batch_size,
                                                          params, metrics, val_data, on_epoch_end,
                                                          on_step_end)
@@ -158,10 +173,10 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
     feeds, n, val_feeds = _fit_data(g, loss, metrics, data, val_data)
     per_epoch = _batches_per_epoch(n, batch_size, drop_last)
     rng = (seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
-    step_fn = _step_function(optimizer, loss, params)
+    step_fn = _step_function(optimizer, loss, params, backend)
     val = None
     if val_feeds is not None:
-        val = (_eval_function(optimizer, loss, metrics), *val_feeds)
+        val = (_eval_function(optimizer, loss, metrics, backend), *val_feeds)
     hist = History(val_metrics={k: [] for k in metrics})
     bar = _progress(progress, epochs * per_epoch, desc or f"fit {g.name}")
     loop = _Loop(step_fn, optimizer, feeds, n, batch_size, rng if shuffle else None, drop_last,
@@ -177,6 +192,17 @@ def fit(loss: Tensor, optimizer: Optimizer, data: Data, *, epochs: int = 1,
         if bar is not None:
             bar.close()
     return hist
+
+
+def _fit_backend(backend: str | Backend, client: Any) -> str | Backend:
+    """fit's backend: ``backend`` (a name or a Backend), on ``client`` when one is given
+    (only a backend with ``with_client``, the Dask backend, takes one)."""
+    chosen = get_backend(backend)  # an unknown name raises here
+    if client is None:
+        return backend
+    if not hasattr(chosen, "with_client"):
+        raise TypeError(f"client= is for backend='dask'; backend {chosen.name!r} runs here")
+    return chosen.with_client(client)
 
 
 def _fit_arguments(loss: Any, optimizer: Any, epochs: Any, batch_size: Any,
@@ -228,8 +254,10 @@ def _check_arrays(g: Graph, feeds: Mapping[str, np.ndarray], what: str) -> None:
     nodes = [g.inputs[k].node for k in feeds]
     try:
         for node, arr in zip(nodes, feeds.values()):
-            convert_input(node, arr[:1])  # the dtype rules, on one sample
-        bind(nodes, list(feeds.values()))
+            # the dtype rules, on one sample (of a dask array: its dtype, on no data)
+            convert_input(node, np.empty((0,) + arr.shape[1:], arr.dtype) if _lazy(arr)
+                          else arr[:1])
+        bind(nodes, list(feeds.values()))  # (shapes only)
     except (TypeError, ValueError) as e:
         raise type(e)(f"{what}: {e}") from None
 
@@ -243,20 +271,35 @@ def _batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
     return per_epoch
 
 
-def _step_function(optimizer: Optimizer, loss: Tensor, params: list[Tensor]) -> Function:
-    """The compiled training step (kept per optimizer, loss, params and optimizer config)."""
+def _backend_key(backend: str | Backend) -> Any:
+    """A backend's name, or its class and options (a client by identity: the cached
+    function holds it, so the identity is not reused while the key is)."""
+    if isinstance(backend, str):
+        return backend
+    return (type(backend).__name__, *sorted(
+        (k, v if isinstance(v, (str, int, float, bool, type(None))) else id(v))
+        for k, v in vars(backend).items()))
+
+
+def _step_function(optimizer: Optimizer, loss: Tensor, params: list[Tensor],
+                   backend: str | Backend = "numpy") -> Function:
+    """The compiled training step (kept per optimizer, loss, params, optimizer config and
+    backend)."""
     # the step raises before its commit when the loss is not finite (check_finite="outputs")
     return _compiled(optimizer, ("step", loss.id, tuple(p.id for p in params),
-                                 optimizer.config()),
+                                 optimizer.config(), _backend_key(backend)),
                      lambda: compile(loss, updates=optimizer.updates(loss, params),
-                                     check_finite="outputs"))
+                                     check_finite="outputs", backend=backend))
 
 
-def _eval_function(optimizer: Optimizer, loss: Tensor, metrics: dict[str, Tensor]) -> Function:
+def _eval_function(optimizer: Optimizer, loss: Tensor, metrics: dict[str, Tensor],
+                   backend: str | Backend = "numpy") -> Function:
     """The compiled validation: the loss and the metrics (state updates, such as BatchNorm's
     running statistics, are left out: validating changes nothing)."""
-    return _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values())),
-                     lambda: compile([loss, *metrics.values()], state_updates=False))
+    return _compiled(optimizer, ("eval", loss.id, *(m.id for m in metrics.values()),
+                                 _backend_key(backend)),
+                     lambda: compile([loss, *metrics.values()], state_updates=False,
+                                     backend=backend))
 
 
 @dataclasses.dataclass
