@@ -14,6 +14,7 @@ messages) rely on it::
     unbroadcast, zero_gradient   true or false        sum_to; gc.grad of an unrelated x
     scope, optimizer        a string                  gc.nn modules, Graph.scope; gc.optim
     hint                    a string                  a loss: what its run-time error adds
+    onnx_node, onnx_op      a string                  gc.onnx.load: the ONNX node converted
 
 Any other key (``g.annotate(note=...)``) is kept only when its value is a plain JSON scalar
 (null, true/false, an int, a float, a string): nothing in graphc reads it, and a richer value
@@ -92,6 +93,8 @@ KNOWN: dict[str, tuple[str, Callable[[Any, int], bool]]] = {
     "scope": ("a string", _string),
     "optimizer": ("a string", _string),
     "hint": ("a string", _string),
+    "onnx_node": ("a string", _string),
+    "onnx_op": ("a string", _string),
 }
 
 #: the value types an unknown key may hold (float includes the tagged nan and infinities)

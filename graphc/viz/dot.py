@@ -185,7 +185,19 @@ def _origin(n: Node) -> str:
     if "grad_of" in info:
         return f"∂%{info['grad_of']}" + (f" {info['forward_op']}" if "forward_op" in info
                                           else "")
+    if "onnx_op" in info:  # imported by gc.onnx.load: the ONNX node it was converted from
+        name = str(info.get("onnx_node", "")).rstrip("/").rsplit("/", 1)[-1]
+        return f"ONNX {info['onnx_op']}" + (f" {name}" if name not in ("", info["onnx_op"])
+                                            else "")
     return short_loc(n.loc)
+
+
+def _onnx_tip(n: Node) -> str:
+    """The tooltip's note on an imported node: its ONNX node's full name and op type."""
+    info = n.info
+    if "onnx_op" not in info:
+        return ""
+    return f"; from ONNX node {info.get('onnx_node', '(unnamed)')!r} ({info['onnx_op']})"
 
 
 def provenance(n: Node) -> tuple[str, str] | None:
@@ -405,7 +417,7 @@ class _Writer:
     def node_line(self, i: int, nid: str | None = None) -> str:
         """The statement that draws node ``i`` (as ``nid``, default ``n{i}``), styled by role."""
         n = self.v.node(i)
-        tip = f"%{n.id} {n.op} {shape_text(n)} built at {n.loc}"
+        tip = f"%{n.id} {n.op} {shape_text(n)} built at {n.loc}{_onnx_tip(n)}"
         draw = {"input": self._input_attrs, "param": self._param_attrs,
                 "constant": self._constant_attrs}.get(n.role, self._op_attrs)
         return f"{nid or f'n{i}'} " + draw(i, n, tip) + ";"

@@ -312,6 +312,16 @@ def test_torch_dynamo_name_scopes_metadata_gives_the_scope_and_blocks_fold():
     assert "×3" in gc.to_dot(g, fold=True)
 
 
+def test_diagrams_show_the_onnx_node_of_each_imported_op_escaped():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="/enc/Relu"),
+             helper.make_node("Abs", ["a"], ["y"], name='/enc/<b>"abs"&')]
+    g = gc.onnx.load(model(nodes, [vi("x", F, ["B", 2])], [vi("y", F, ["B", 2])]))
+    text = gc.to_dot(g)
+    assert "ONNX Relu" in text and "ONNX Relu Relu" not in text
+    assert "from ONNX node '/enc/Relu' (Relu)" in text
+    assert '<b>"abs"&' not in text and "&lt;b&gt;" in text   # outside text is escaped
+
+
 def test_gradients_flow_to_the_imported_initializers():
     g = gc.onnx.load(mlp_model())
     y = g.outputs["y"]
