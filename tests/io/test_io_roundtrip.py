@@ -151,6 +151,8 @@ def test_meta_graphc_writes_round_trips():
     gW, gb, gu = gc.grad(loss, [W, b, u])
     with g.annotate(optimizer="sgd", origin="mean"):
         g.output("W_new", W - 0.1 * gW)
+    with g.annotate(onnx_node="/head/Relu", onnx_op="Relu"):   # as gc.onnx.load writes them
+        g.output("relu", gc.maximum(x, 0.0))
     g.output("gb", gb)
     g.output("gu", gu)
     g.output("step_out", step)
