@@ -1,0 +1,493 @@
+"""Codegen of the numba backend: the numpy backend's driver function (inputs, symbols,
+conditions, buffers, params, results, commit: ``graphc.backend.numpy.codegen``), whose body
+calls one ``@njit`` kernel per native region, and the kernel module those come from.
+
+A kernel takes the symbols' values (``s0``, ...) as arguments, so one compiled kernel serves
+every binding. Inside it, a native node writes into the buffer the memory plan gave it
+(``b3``), or into a new array (``v12``) that the kernel returns; a group's loop nest keeps
+its other values in registers (``t12``). Kernel code holds no user string: the driver's
+comments name each group's nodes, and the kernel module (content-addressed, cached on disk
+by numba) is keyed by the graph's canonical form only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.backend.numba.fuse import (
+    ARITH,
+    Group,
+    Region,
+    is_transpose,
+    outputs_of,
+    readers_of,
+    regions,
+)
+from graphc.backend.numba.plan import NativePlan
+from graphc.backend.numpy.codegen import _Emitter, _short_loc
+from graphc.ir.dims import definitely_equal
+from graphc.ir.program import Program
+
+_HEADER = '''"""graphc: native kernels of one compiled program (generated; content-addressed)."""
+import numpy as np
+from numba import njit
+
+from graphc.backend.numba.native import as_scalar, contiguous, external
+'''
+_DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)"
+
+
+def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
+             load=None) -> tuple[str, dict[str, Any]]:
+    """The driver's source and namespace (as the numpy backend's ``generate``), with the
+    kernel module built by ``load(text)`` and its functions in the namespace."""
+    e = _Driver(prog, nplan, check_finite)
+    e.signature_and_inputs("graphc_fn")
+    e.solve_and_check()
+    e.check_bound()
+    e.check_constraints()
+    e.buffers()
+    e.params_and_constants()
+    e.body()
+    owned, returned = e.results()
+    e.guard_outputs(owned)
+    e.commit(owned)
+    e.emit(f"    return {returned[0]}" if prog.single else f"    return [{', '.join(returned)}]")
+    text = e.kernels.text()
+    nplan.kernel_source = text
+    if e.kernels.functions:
+        nplan.module = load(text)
+        for name in e.kernels.functions:
+            e.ns[name] = getattr(nplan.module, name)
+        e.lines.append("# native kernels (numba, cached on disk):")
+        e.lines += ["# " + line if line else "#" for line in text.splitlines()]
+    return "\n".join(e.lines) + "\n", e.ns
+
+
+class _Kernels:
+    """The kernel module being written: the loops it imports, its functions."""
+
+    def __init__(self):
+        self.loops: dict[str, tuple[str, str]] = {}
+        self.functions: list[str] = []
+        self.bodies: list[str] = []
+
+    def loop(self, op: str, dtype: np.dtype) -> str:
+        name = f"{op}_{dtype.char}"
+        self.loops[name] = (op, dtype.char)
+        return name
+
+    def add(self, name: str, lines: list[str]) -> None:
+        self.functions.append(name)
+        self.bodies.append("\n".join([_DECORATOR, *lines]))
+
+    def text(self) -> str:
+        loops = "".join(f"{k} = external({op!r}, {c!r})\n"
+                        for k, (op, c) in sorted(self.loops.items()))
+        return _HEADER + loops + "".join(f"\n\n{b}\n" for b in self.bodies)
+
+
+class _Driver(_Emitter):
+    """The numpy backend's emitter, with native regions in the body and a native commit."""
+
+    def __init__(self, prog: Program, nplan: NativePlan, check_finite: bool | str):
+        super().__init__(prog, nplan.memory, check_finite)
+        self.nplan = nplan
+        self.kernels = _Kernels()
+        self.readers = readers_of(prog, set(nplan.memory.static))
+
+    # ------------------------------------------------------------------------ body
+    def body(self) -> None:
+        plan, g = self.plan, self.g
+        hoisted = set(plan.views)
+        body = [i for i in plan.order if i not in plan.tail and i not in hoisted]
+        if body:
+            self.emit("    # body: native regions (one @njit kernel call each), numpy lines "
+                      "for the rest")
+        for item in regions(self.prog, plan, body, self.nplan.kinds, self.readers):
+            if isinstance(item, Region):
+                self.region(item)
+                continue
+            for j in g.node(item).inputs:
+                if j in plan.lowering.fused:
+                    m = g.node(j)
+                    self.emit(f"    # {m.op} {m.shape}: {self.names[j]}, fused into "
+                              f"{self.names[item]} ({plan.lowering.kernel[item].name})")
+            self.line(item, f"b{plan.out[item]}" if item in plan.out else None)
+
+    def region(self, region: Region) -> None:
+        """One kernel for the region; the driver calls it and names what later code reads."""
+        name = f"region_{len(self.kernels.functions)}"
+        k = _KernelWriter(self, set(region.nodes))
+        for item in region.items:
+            if isinstance(item, Group):
+                self.emit(f"    #   {k.describe(item)}")
+                k.group(item)
+            else:
+                self.emit(f"    #   {k.describe_node(item)}")
+                k.single(item)
+        inside = set(region.nodes)
+        leaving = [i for i in region.nodes if self.readers.get(i, set()) - inside]
+        leaving += [n.inputs[0] for n in map(self.g.node, leaving)  # made again: store()
+                    if is_transpose(n) and n.inputs[0] in inside and n.inputs[0] not in leaving]
+        fresh = [i for i in leaving if i not in self.plan.out]
+        k.ret = [k.store(i) for i in fresh]
+        self.kernels.add(name, k.lines(name))
+        call = f"{name}({', '.join(k.params)})"
+        if fresh:
+            outs = ", ".join(self.names[i] for i in fresh)
+            self.emit(f"    {outs}{',' if len(fresh) == 1 else ''} = {call}")
+        else:
+            self.emit(f"    {call}")
+        for i in leaving:
+            n = self.g.node(i)
+            if i in self.plan.out:
+                self.emit(f"    {self.names[i]} = b{self.plan.out[i]}  # {n.op} {n.shape}")
+            elif n.ndim == 0:  # numba returns a Python float: the node's numpy scalar
+                sc = self.ctx.ref(n.dtype.type, "sc")
+                self.emit(f"    {self.names[i]} = {sc}({self.names[i]})")
+
+    # ---------------------------------------------------------------------- commit
+    def commit(self, owned: dict[int, str]) -> None:
+        """The numpy backend's commit, with every in-place commit as one kernel call (a native
+        call is not interrupted part way: Python runs signal handlers between calls)."""
+        plan, nplan = self.plan, self.nplan
+        if not nplan.native_commit:
+            super().commit(owned)
+            return
+        name = f"commit_{len(self.kernels.functions)}"
+        inside = set(plan.tail) | set(nplan.folded.values())
+        k = _KernelWriter(self, inside)
+        for v, p in plan.tail.items():
+            members = [m for m in (nplan.folded.get(v), v) if m is not None]
+            k.storage[v] = self.names[p]
+            k.written.add(v)
+            grp = Group(tuple(self.g.node(v).shape), members)
+            self.emit(f"    #   commit {k.describe(grp)}")
+            k.group(grp)
+        self.kernels.add(name, k.lines(name))
+        stmts: list[tuple[int | None, str]] = [(None, f"{name}({', '.join(k.params)})")]
+        stmts += [(None, f"xp.copyto({self.names[p]}, {owned[v]}, casting='same_kind')")
+                  for p, v in self.prog.updates if v not in plan.tail]
+        if len(stmts) == 1:
+            self.emit("    # commit: everything is computed; one native call")
+            self.emit(f"    {stmts[0][1]}")
+        else:
+            self._atomic_commit(stmts)
+        if self.held:
+            self.emit("    pool.append(M)")
+
+
+class _KernelWriter:
+    """The lines of one kernel: its parameters (driver names, buffers, symbols), the code of
+    each group or single node, the values it returns."""
+
+    def __init__(self, driver: _Driver, inside: set[int]):
+        self.d = driver
+        self.g = driver.g
+        self.plan = driver.plan
+        self.kinds = driver.nplan.kinds
+        self.inside = inside  # the nodes this kernel computes
+        self.params: list[str] = []
+        self.body: list[str] = []
+        self.pre: list[str] = []
+        self.ret: list[str] = []
+        #: node id -> where the kernel stores its value (default: buffer or new array)
+        self.storage: dict[int, str] = {}
+        #: nodes written to their storage in full (the commits, the group outputs)
+        self.written: set[int] = set()
+        self.scalars: dict[int, str] = {}
+        self.n_scratch = 0
+        self.uses_loop_args = False
+
+    # ------------------------------------------------------------------ names
+    def param(self, name: str) -> str:
+        if name not in self.params:
+            self.params.append(name)
+        return name
+
+    def store(self, i: int) -> str:
+        """The array (or, 0-d and new, the scalar) holding node ``i``'s value here."""
+        if i in self.storage:  # a commit: the param it writes
+            return self.param(self.storage[i])
+        if i not in self.inside:
+            n = self.g.node(i)
+            if is_transpose(n):
+                # a transpose made outside is made again here: its layout (C at batch size 1,
+                # F otherwise) would give the kernel a second signature
+                return f"{self.store(n.inputs[0])}.T"
+            if i in self.plan.out:  # the buffer it is in
+                return self.param(f"b{self.plan.out[i]}")
+            return self.param(self.d.names[i])
+        if i in self.plan.out:
+            return self.param(f"b{self.plan.out[i]}")
+        return f"v{i}"
+
+    def dim(self, d: Any) -> str:
+        code = self.d.ctx.dim(d)
+        for v in self.d.symbols.values():
+            if v in code:
+                self.param(v)
+        return code
+
+    def shape(self, shape: tuple) -> str:
+        dims = [self.dim(d) for d in shape]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+    def scalar(self, i: int, out: list[str]) -> str:
+        """A 0-d value as a scalar local (read once, before the loops)."""
+        if i not in self.scalars:
+            self.scalars[i] = f"x{i}"
+            src = self.store(i)
+            fresh_0d = i in self.inside and i not in self.plan.out and i not in self.storage
+            out.append(f"x{i} = {src}" if fresh_0d else f"x{i} = as_scalar({src})")
+        return self.scalars[i]
+
+    def describe_node(self, i: int) -> str:
+        n = self.g.node(i)
+        what = {"matmul": "BLAS gemm", "T": "transpose view"}[self.kinds[i]]
+        return f"{n.op} {n.shape}: {self.d.names[i]} ({what}) @ {_short_loc(n.loc)}"
+
+    def describe(self, grp: Group) -> str:
+        nodes = ", ".join(self.d.names[m] for m in grp.members)
+        locs = sorted({_short_loc(self.g.node(m).loc) for m in grp.members})
+        kind = "fused loop nest" if len(grp.members) > 1 else "loop nest"
+        return f"{kind} over {tuple(grp.shape)}: {nodes} @ {', '.join(locs)}"
+
+    # ------------------------------------------------------------------ single nodes
+    def single(self, i: int) -> None:
+        n = self.g.node(i)
+        a = [self.store(j) for j in n.inputs]
+        if self.kinds[i] == "T":
+            self.body.append(f"v{i} = {a[0]}.T")
+        elif i in self.plan.out:
+            self.body.append(f"np.dot(contiguous({a[0]}), contiguous({a[1]}), {self.store(i)})")
+        else:
+            self.body.append(f"v{i} = np.dot(contiguous({a[0]}), contiguous({a[1]}))")
+
+    # ------------------------------------------------------------------ groups
+    def group(self, grp: Group) -> None:
+        _GroupWriter(self, grp).write()
+
+    def lines(self, name: str) -> list[str]:
+        body = self.pre + self.body
+        if self.uses_loop_args:
+            body.insert(0, "lp = np.empty(5, np.int64)  # a ufunc loop's args, dims, steps")
+        if self.ret:
+            body.append(f"return {', '.join(self.ret)}{',' if len(self.ret) == 1 else ''}")
+        return [f"def {name}({', '.join(self.params)}):"] + ["    " + x for x in body or ["pass"]]
+
+
+class _GroupWriter:
+    """One group's loop nest: the outer axes, then per phase one loop over the last axis; a
+    transcendental ends a phase (numpy's loop runs over the whole row in between)."""
+
+    def __init__(self, k: _KernelWriter, grp: Group):
+        self.k, self.grp, self.g = k, grp, k.g
+        self.members = grp.members
+        self.mset = set(grp.members)
+        self.r = len(grp.shape)
+        self.dims = [k.dim(d) for d in grp.shape]
+        self.outs = set(outputs_of(k.d.readers, grp.members, self.mset)) | (
+            k.written & self.mset)
+        self.phase: dict[int, int] = {}
+        cur = 0
+        for m in self.members:
+            if k.kinds[m] == "loop":
+                cur += 1
+            self.phase[m] = cur
+        self.n_phases = cur + 1
+        self.rows: dict[int, str] = {}
+        self.row_is_storage: set[int] = set()
+
+    # --------------------------------------------------------------- indexing
+    def idx(self, shape: tuple) -> str:
+        """Element index of an array of ``shape`` broadcast onto the group's shape."""
+        q = len(shape)
+        parts = ["0" if definitely_equal(d, 1) else f"i{self.r - q + a}"
+                 for a, d in enumerate(shape)]
+        return ", ".join(parts)
+
+    def at(self, array: str, shape: tuple) -> str:
+        return f"{array}[{self.idx(shape)}]" if shape else f"{array}[()]"
+
+    def row_of(self, array: str) -> str:
+        if self.r <= 1:
+            return array
+        return f"{array}[{', '.join(f'i{a}' for a in range(self.r - 1))}]"
+
+    @property
+    def j(self) -> str:
+        return f"i{self.r - 1}" if self.r else "0"
+
+    # --------------------------------------------------------------- plan
+    def _plan_rows(self) -> None:
+        """Which values live in a row (a transcendental's operand and result, a value read
+        in a later phase): a row of their own buffer when they leave the group, else a
+        scratch row (an operand computed just before its transcendental shares its row)."""
+        k, g = self.k, self.g
+        need: set[int] = set()
+        for m in self.members:
+            if k.kinds[m] == "loop":
+                need.add(m)
+            for j in g.node(m).inputs:
+                if j in self.mset and k.kinds[j] != "loop" and self.phase[j] < self.phase[m]:
+                    need.add(j)
+        for m in self.members:
+            if m in need and m in self.outs and self._storage_is_c(m) and self.r:
+                self.rows[m] = self.row_of(k.store(m))
+                self.row_is_storage.add(m)
+        shared: dict[int, int] = {}
+        for pos, m in enumerate(self.members):
+            x = g.node(m).inputs[0]
+            if (k.kinds[m] == "loop" and pos > 0 and self.members[pos - 1] == x
+                    and k.kinds[x] != "loop" and x not in self.outs
+                    and k.d.readers.get(x) == {m}):
+                shared[x] = m
+        for m in self.members:
+            if m in need and m not in self.rows and m not in shared:
+                self.rows[m] = self._scratch(m)
+        for x, m in shared.items():
+            self.rows[x] = self.rows[m]
+
+    def _storage_is_c(self, m: int) -> bool:
+        """The value's storage is a C-contiguous array of the group's shape (a buffer or a new
+        array; a param written by a commit may be any view)."""
+        return m not in self.k.storage and self.g.node(m).ndim == self.r
+
+    def _scratch(self, m: int) -> str:
+        k = self.k
+        name = f"w{k.n_scratch}"
+        k.n_scratch += 1
+        n = self.dims[-1] if self.r else "1"
+        k.pre.append(f"{name} = np.empty({n}, np.{self.g.node(m).dtype.name})")
+        return name
+
+    # --------------------------------------------------------------- code
+    def write(self) -> None:
+        k, g = self.k, self.g
+        self._plan_rows()
+        pre: list[str] = []
+        for m in self.members:  # new arrays for the values that leave, sums set to 0
+            n = g.node(m)
+            if m in self.outs and m not in k.storage and m not in k.plan.out and n.ndim:
+                pre.append(f"v{m} = np.empty({k.shape(n.shape)}, np.{n.dtype.name})")
+            if n.op == "sum":
+                zero = f"np.{n.dtype.name}(0)"
+                if n.ndim:
+                    pre.append(f"{k.store(m)}.fill(0)")
+                else:
+                    pre.append(f"a{m} = {zero}")
+        for m in self.members:  # 0-d operands read once
+            for j in g.node(m).inputs:
+                if j not in self.mset and g.node(j).ndim == 0:
+                    k.scalar(j, pre)
+        code = list(pre)
+        ind = ""
+        for a in range(self.r - 1):
+            code.append(f"{ind}for i{a} in range({self.dims[a]}):")
+            ind += "    "
+        for p in range(self.n_phases):
+            for m in self.members:
+                if self.phase[m] == p and k.kinds[m] == "loop":
+                    code += [ind + x for x in self._call(m)]
+            stmts = self._phase(p)
+            if not stmts:
+                continue
+            if self.r:
+                code.append(f"{ind}for {self.j} in range({self.dims[-1]}):")
+                code += [ind + "    " + s for s in stmts]
+            else:
+                code += [ind + s for s in stmts]
+        for m in self.members:  # finished sums
+            n = g.node(m)
+            if n.op == "sum" and not n.ndim:
+                if m in k.plan.out or m in k.storage:
+                    code.append(f"{k.store(m)}[()] = a{m}")
+                else:
+                    code.append(f"v{m} = a{m}")
+            elif not n.ndim and m in self.outs:
+                val = f"{self.rows[m]}[0]" if k.kinds[m] == "loop" else f"t{m}"
+                if m in k.plan.out or m in k.storage:
+                    code.append(f"{k.store(m)}[()] = {val}")
+                else:
+                    code.append(f"v{m} = {val}")
+        k.body += code
+
+    def _read(self, j: int, p: int) -> str:
+        """The value of operand ``j`` inside phase ``p``'s loop."""
+        k, g = self.k, self.g
+        if j in self.mset:
+            if k.kinds[j] == "loop" or self.phase[j] < p:
+                return f"{self.rows[j]}[{self.j}]"
+            return f"t{j}"
+        n = g.node(j)
+        if n.ndim == 0:
+            return k.scalars[j]
+        return self.at(k.store(j), tuple(n.shape))
+
+    def _phase(self, p: int) -> list[str]:
+        k, g = self.k, self.g
+        out: list[str] = []
+        for m in self.members:
+            n = g.node(m)
+            kind = k.kinds[m]
+            if kind == "loop":
+                if (self.phase[m] == p and m in self.outs and m not in self.row_is_storage
+                        and n.ndim):
+                    out.append(f"{self._element(m)} = {self.rows[m]}[{self.j}]")
+                if self.phase[m] == p + 1:
+                    x = n.inputs[0]
+                    if x not in self.mset:  # an operand from outside: copied into the row
+                        out.append(f"{self.rows[m]}[{self.j}] = {self._read(x, p)}")
+                continue
+            if self.phase[m] != p:
+                continue
+            if n.op == "sum":
+                val = self._read(n.inputs[0], p)
+                if n.ndim:
+                    out.append(f"{self._reduced(m)} += {val}")
+                else:
+                    out.append(f"a{m} += {val}")
+                continue
+            args = [self._read(j, p) for j in n.inputs]
+            out.append(f"t{m} = {ARITH[n.op].format(*args)}")
+            if m in self.rows:
+                out.append(f"{self.rows[m]}[{self.j}] = t{m}")
+            if m in self.outs and m not in self.row_is_storage and n.ndim:
+                out.append(f"{self._element(m)} = t{m}")
+        return out
+
+    def _element(self, m: int) -> str:
+        return self.at(self.k.store(m), tuple(self.g.node(m).shape))
+
+    def _reduced(self, m: int) -> str:
+        """The element of sum ``m``'s array that the current element adds into."""
+        n = self.g.node(m)
+        axes = set(n.attr["axis"])
+        keep = n.attr["keepdims"]
+        parts = []
+        for a in range(self.r):
+            if a in axes:
+                if keep:
+                    parts.append("0")
+            else:
+                parts.append("0" if definitely_equal(self.grp.shape[a], 1) else f"i{a}")
+        return f"{self.k.store(m)}[{', '.join(parts)}]"
+
+    def _call(self, m: int) -> list[str]:
+        """numpy's loop for ``m`` over the whole row, from its operand's row into its own."""
+        k, g = self.k, self.g
+        n = g.node(m)
+        x = n.inputs[0]
+        src = self.rows[x] if x in self.mset else self.rows[m]
+        dst = self.rows[m]
+        fn = k.d.kernels.loop(n.op, n.dtype)
+        size = self.dims[-1] if self.r else "1"
+        step = n.dtype.itemsize
+        k.uses_loop_args = True
+        return [f"lp[0] = {src}.ctypes.data; lp[1] = {dst}.ctypes.data; lp[2] = {size}; "
+                f"lp[3] = {step}; lp[4] = {step}",
+                f"{fn}(lp.ctypes.data, lp.ctypes.data + 16, lp.ctypes.data + 24, 0)  # {n.op}"]
