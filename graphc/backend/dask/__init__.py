@@ -33,14 +33,18 @@ class DaskBackend(Backend):
     results larger than memory: ``da.to_zarr``, ``da.to_npy_stack``; only for programs
     without updates). ``batch``: the symbol to chunk along (default: the first input's
     leading symbolic axis). ``split_every``: the fan-in of the tree reductions (None:
-    dask's default).
+    dask's default). ``fuse``: the per-chunk work of each region between sums over the
+    batch runs as one task per chunk, a function compiled by graphc's numpy backend (the
+    default; see ``fused.py``); False: one dask step per node (``lower.py``), as does
+    ``lazy=True``.
     """
 
     name = "dask"
 
     def __init__(self, chunks: int | None = None, client: Any = None,
                  timeout: float | None = None, retries: int = 0, lazy: bool = False,
-                 batch: str | None = None, split_every: int | None = None):
+                 batch: str | None = None, split_every: int | None = None,
+                 fuse: bool = True):
         if chunks is not None and (isinstance(chunks, bool) or not isinstance(
                 chunks, (int, np.integer)) or chunks < 1):
             raise ValueError(f"chunks must be a positive number of rows or None, got {chunks!r}")
@@ -58,11 +62,12 @@ class DaskBackend(Backend):
         self.chunks = None if chunks is None else int(chunks)
         self.client, self.timeout, self.retries = client, timeout, int(retries)
         self.lazy, self.batch, self.split_every = bool(lazy), batch, split_every
+        self.fuse = bool(fuse)
 
     def with_client(self, client: Any) -> DaskBackend:
         """The same options, on ``client``."""
         return DaskBackend(self.chunks, client, self.timeout, self.retries, self.lazy,
-                           self.batch, self.split_every)
+                           self.batch, self.split_every, self.fuse)
 
     def compile(self, prog: Program, memory: bool = True,
                 check_finite: bool | str = False) -> Compiled:
@@ -76,7 +81,8 @@ class DaskBackend(Backend):
                              f"{self.batch!r} in its shape")
         runner = runtime.Runner(self.client, self.timeout, self.retries)
         source, namespace = generate(prog, plan, runner, self.chunks, self.lazy,
-                                     self.split_every, check_finite)
+                                     self.split_every, check_finite,
+                                     getattr(self, "fuse", True))  # (pickled before fuse)
         return Compiled(source=source, namespace=namespace, plan=plan)
 
     def __getstate__(self) -> dict:
@@ -85,7 +91,7 @@ class DaskBackend(Backend):
 
     def __repr__(self) -> str:
         return (f"DaskBackend(chunks={self.chunks}, client={self.client!r}, "
-                f"timeout={self.timeout}, lazy={self.lazy})")
+                f"timeout={self.timeout}, lazy={self.lazy}, fuse={self.fuse})")
 
 
 def from_npy(path: str, chunks: int) -> Any:

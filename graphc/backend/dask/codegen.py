@@ -1,8 +1,9 @@
 """Codegen for the Dask backend: the source of one Python function that checks and binds its
-inputs (the numpy backend's prologue, unchanged), chunks them along ``B``, builds one dask
-array per node (one commented line each, saying how the node runs), computes everything the
-outputs and the updates need in one dask computation, and commits the updates locally, all
-or nothing, after everything is computed."""
+inputs (the numpy backend's prologue, unchanged), chunks them along ``B``, computes the local
+nodes with numpy, runs the dask part in one dask computation (fused: one line per region, each
+one task per chunk; per-node: one commented line per node building its dask array, saying how
+the node runs), and commits the updates locally, all or nothing, after everything is
+computed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.backend.dask import runtime
+from graphc.backend.dask import fused, runtime
 from graphc.backend.dask.lower import LOCAL, DaskPlan
 from graphc.backend.numpy.codegen import (
     _Emitter,
@@ -27,9 +28,13 @@ from graphc.ir.program import Program
 
 
 def generate(prog: Program, plan: DaskPlan, runner: runtime.Runner, chunks: int | None,
-             lazy: bool, split_every: int | None, check_finite: bool | str = False
-             ) -> tuple[str, dict[str, Any]]:
-    """Source of ``graphc_fn(P, *inputs)`` and its namespace (see the module docstring)."""
+             lazy: bool, split_every: int | None, check_finite: bool | str = False,
+             fuse: bool = False) -> tuple[str, dict[str, Any]]:
+    """Source of ``graphc_fn(P, *inputs)`` and its namespace (see the module docstring;
+    ``fuse``: the fused lowering, one task per chunk per region, see ``fused.py``)."""
+    check = check_finite is True
+    if fuse and not lazy:
+        plan.fused = fused.plan_regions(prog, plan, _wanted(prog, plan), check)
     e = _Emitter(prog, plan_memory(prog, enabled=False), False)
     e.signature_and_inputs("graphc_fn")
     e.solve_and_check()
@@ -39,11 +44,13 @@ def generate(prog: Program, plan: DaskPlan, runner: runtime.Runner, chunks: int 
     e.ns["rt_fail"] = _fail_dask(e.input_nodes)
     _start(e, plan, runner, chunks)
     e.params_and_constants()
-    check = check_finite is True
-    _body(e, plan, [i for i in prog.schedule if i not in plan.after], check, split_every,
-          "    # body: one line per node, each building its part of the dask graph "
-          f"({_counts(plan)})")
-    fresh = _compute(e, plan, runner, lazy)
+    if plan.fused is not None:
+        fresh = _fused(e, plan, runner, check, split_every)
+    else:
+        _body(e, plan, [i for i in prog.schedule if i not in plan.after], check, split_every,
+              "    # body: one line per node, each building its part of the dask graph "
+              f"({_counts(plan)})")
+        fresh = _compute(e, plan, runner, lazy)
     _body(e, plan, [i for i in prog.schedule if i in plan.after], check, split_every,
           "    # after the sums over B: the arithmetic on their results (the optimiser's), "
           "here, with numpy")
@@ -79,9 +86,10 @@ def _start(e: _Emitter, plan: DaskPlan, runner: runtime.Runner, chunks: int | No
 
 
 def _body(e: _Emitter, plan: DaskPlan, order: list[int], check: bool,
-          split_every: int | None, title: str) -> None:
+          split_every: int | None, title: str, unnamed: frozenset = frozenset()) -> None:
     """One line per op node: its runner builds its dask array, or computes it with numpy
-    (a local node, or one after the dask computation)."""
+    (a local node, or one after the dask computation). ``unnamed``: operands that have no
+    variable (the fused lowering's dask values, read by a local node for their shape)."""
     g = e.g
     order = [i for i in order if g.node(i).role == "op"]
     if not order:
@@ -93,12 +101,59 @@ def _body(e: _Emitter, plan: DaskPlan, order: list[int], check: bool,
         run = runtime.NodeRunner(n, [g.node(j) for j in n.inputs], step, plan, check,
                                  split_every)
         k = e.ctx.ref(run, "K")
-        args = "".join(", " + e.names[j] for j in n.inputs)
-        how = step.kind + (f" ({step.combine} of per-chunk results, a tree reduction)"
-                           if step.kind == "partial" else "")
-        how += f": {step.why}" if step.kind == "gather" and step.why else ""
-        e.emit_node(i, f"    {e.names[i]} = {k}(C{args})  # {n.op} {n.shape}: {how} @ "
+        args = "".join(", " + ("None" if j in unnamed else e.names[j]) for j in n.inputs)
+        e.emit_node(i, f"    {e.names[i]} = {k}(C{args})  # {n.op} {n.shape}: {_how(step)} @ "
                        f"{_short_loc(n.loc)}")
+
+
+def _how(step: Any) -> str:
+    """How a node runs, for its line in the source."""
+    how = step.kind + (f" ({step.combine} of per-chunk results, a tree reduction)"
+                       if step.kind == "partial" else "")
+    return how + (f": {step.why}" if step.kind == "gather" and step.why else "")
+
+
+def _wanted(prog: Program, plan: DaskPlan) -> list[int]:
+    """The dask values that the outputs, the updates and the nodes after the sums read."""
+    g = prog.graph
+    wanted = [*prog.outputs, *(v for _, v in prog.updates)]
+    wanted += [j for i in prog.schedule if i in plan.after for j in g.node(i).inputs]
+    return [i for i in dict.fromkeys(wanted) if i in plan.dask and i not in plan.after]
+
+
+def _fused(e: _Emitter, plan: DaskPlan, runner: runtime.Runner, check: bool,
+           split_every: int | None) -> set[int]:
+    """The fused lowering: the local nodes with numpy, then one dask computation of the
+    regions (one task per chunk per region, one tree per region's sums). Returns the nodes
+    whose values it made."""
+    prog, g, fp = e.prog, e.g, plan.fused
+    made = {i for r in fp.regions for i in r.nodes}
+    _body(e, plan, [i for i in prog.schedule if plan.steps.get(i) is LOCAL], check,
+          split_every, "    # local: numpy, now (params' arithmetic, random draws, sizes)",
+          frozenset(made))
+    todo = _wanted(prog, plan)
+    sources = [j for r in fp.regions for j in r.ins if j not in made]
+    sources = list(dict.fromkeys([*sources, *(i for i in todo if i not in made)]))
+    step = fused.Step(fp, plan, g, sources, todo, split_every)
+    e.ns["rt_fused"] = lambda ctx, vals: step(runner, ctx, vals)
+    e.emit(f"    # dask: {len(fp.regions)} region(s), each one numpy function (graphc's numpy "
+           "backend) run as one task per chunk,")
+    e.emit("    # the sums over B of a region as one tree reduction; computed in one dask "
+           "computation (nothing is")
+    e.emit("    # committed before it ends; a worker lost meanwhile: its tasks run again "
+           "elsewhere)")
+    for k, r in enumerate(fp.regions):
+        e.emit(f"    #   {k}: {r.describe(g)}")
+        for i in r.nodes:
+            n = g.node(i)
+            e.emit(f"    #       {e.names[i]}: {n.op} {n.shape}: {_how(plan.steps[i])} @ "
+                   f"{_short_loc(n.loc)}")
+    srcs = "".join(e.names[j] + ", " for j in sources)
+    if todo:
+        e.emit(f"    {', '.join(e.names[i] for i in todo)}, = rt_fused(C, ({srcs}))")
+    elif fp.regions:
+        e.emit(f"    rt_fused(C, ({srcs}))")
+    return {i for i in todo if g.node(i).role == "op" and not get_op(g.node(i).op).view}
 
 
 def _compute(e: _Emitter, plan: DaskPlan, runner: runtime.Runner, lazy: bool) -> set[int]:
@@ -106,9 +161,7 @@ def _compute(e: _Emitter, plan: DaskPlan, runner: runtime.Runner, lazy: bool) ->
     computed in one dask computation (``lazy``: the outputs stay dask arrays). Returns the
     nodes whose values it made."""
     prog, g = e.prog, e.g
-    wanted = [*prog.outputs, *(v for _, v in prog.updates)]
-    wanted += [j for i in prog.schedule if i in plan.after for j in g.node(i).inputs]
-    todo = [i for i in dict.fromkeys(wanted) if i in plan.dask and i not in plan.after]
+    todo = _wanted(prog, plan)
     nodes = [g.node(i) for i in todo]
     axes = [plan.axes[i] for i in todo]
     if lazy:
@@ -116,7 +169,8 @@ def _compute(e: _Emitter, plan: DaskPlan, runner: runtime.Runner, lazy: bool) ->
         call = "rt_lazy"
         e.emit("    # the outputs, as dask arrays: computed by the caller")
     else:
-        e.ns["rt_compute"] = lambda ctx, vals: runtime.compute(runner, ctx, nodes, axes, vals)
+        e.ns["rt_compute"] = lambda ctx, vals: runtime.compute(runner, ctx, nodes, axes, vals,
+                                                               plan)
         call = "rt_compute"
         e.emit("    # compute: what the outputs, the updates and the arithmetic after the sums "
                "read, one dask computation")

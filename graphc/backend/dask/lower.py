@@ -23,6 +23,9 @@ shape that is exactly ``B`` (a node whose shape mentions ``B`` anywhere else, as
   not distributed; its line in the generated source says so.
 
 The rules below are the Dask lowering of the op families; an op no rule names is gathered.
+How the steps then run: ``fused.py`` groups them into regions, one task per chunk per region
+(the default); with ``DaskBackend(fuse=False)`` each node is its own dask operation
+(``runtime.NodeRunner``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,13 @@ class DaskPlan:
     #: optimiser's arithmetic on the gradients): computed with numpy in the caller's process
     #: from the reduced values, after the dask computation
     after: set[int] = field(default_factory=set)
+    #: the regions of the fused lowering (``fused.py``; None: one dask step per node)
+    fused: Any = None
+    #: True: each call counts the tasks of its dask graph, after dask's optimisation, into
+    #: ``last_tasks`` (a statistic, for tests and benchmarks: counting costs a few ms for
+    #: the fused lowering, ~50 ms for a per-node training step)
+    count_tasks: bool = False
+    last_tasks: int | None = None
 
     def count(self) -> dict[str, int]:
         """How many op nodes take each kind of step."""

@@ -1,7 +1,7 @@
 """What the Dask backend's generated function calls: the per-call context (the binding, the
 inputs chunked along ``B``), one runner per node that builds its part of the dask graph (or
-computes it with numpy, for a local node), and the one ``compute`` per call, on the active
-scheduler, with a timeout."""
+computes it with numpy, for a local node; the fused lowering's regions are in ``fused.py``),
+and the one ``compute`` per call, on the active scheduler, with a timeout."""
 
 from __future__ import annotations
 
@@ -79,6 +79,15 @@ class Runner:
                 "(workers lost, or too slow): nothing was committed") from None
         finally:
             client.cancel(futures)
+
+
+def count_tasks(collections: list[Any]) -> int:
+    """The tasks of the graph that computing ``collections`` together runs, after dask's
+    optimisation (culling, fusion), data keys included."""
+    if not collections:
+        return 0
+    return len(dask.base.collections_to_expr(collections, optimize_graph=True)
+               .__dask_graph__())
 
 
 # ------------------------------------------------------------------------------ one call
@@ -165,7 +174,9 @@ def start(plan: DaskPlan, runner: Runner, chunks: int | None, names: list[str],
     """The call's context, and its inputs: in the (B, M) layout where they have B as an
     axis (a numpy array split into chunks of ``chunks`` rows; a dask array keeps its chunks
     along B unless ``chunks`` is given, and every input takes the first one's), whole where
-    they have B otherwise, computed (numpy) where they lack it."""
+    they have B otherwise, computed (numpy) where they lack it. For the fused lowering the
+    inputs keep their shapes: a numpy array as it is (each chunk's task gets its rows), a
+    dask array chunked along B only, in the call's chunks."""
     binding = dict(zip(names, values))
     bchunks: tuple[int, ...] = (1,)
     if plan.batch is not None and plan.batch in binding:
@@ -185,6 +196,10 @@ def start(plan: DaskPlan, runner: Runner, chunks: int | None, names: list[str],
         ax = plan.axes[n.id]
         if ax is None:
             out.append(np.asarray(x.compute()) if is_lazy(x) else x)
+        elif plan.fused is not None:
+            out.append(x if not is_lazy(x) else x.rechunk(
+                {a: (bchunks if a == ax else -1) for a in range(x.ndim)} if ax != MIXED
+                else -1))
         elif ax == MIXED:
             out.append(ctx.whole(x, f"in{k}"))
         else:
@@ -252,9 +267,11 @@ class NodeRunner:
     def local(self, ctx: Context, operands: tuple) -> np.ndarray:
         """numpy, now (numpy errors are mapped to this node's line by ``Function``)."""
         n = self.node
-        if any(is_lazy(x) for x in operands):  # a value that depends on sizes only
+        if any(x is None or is_lazy(x) for x in operands):  # a value of sizes only
+            # (None: a value the fused lowering computes in dask)
             operands = tuple(np.broadcast_to(np.zeros((), m.dtype), m.shape.bind(ctx.binding))
-                             if is_lazy(x) else x for x, m in zip(operands, self.inputs))
+                             if x is None or is_lazy(x) else x
+                             for x, m in zip(operands, self.inputs))
         v = np.asarray(get_op(n.op).compute(list(operands), bind_attrs(n.attr, ctx.binding),
                                             n.shape.bind(ctx.binding)), dtype=n.dtype)
         if self.check and n.dtype.kind == "f" and not np.isfinite(v).all():
@@ -335,9 +352,11 @@ class NodeRunner:
 
 
 def compute(runner: Runner, ctx: Context, nodes: list[Node], axes: list[Any],
-            values: tuple) -> list[np.ndarray]:
+            values: tuple, plan: DaskPlan | None = None) -> list[np.ndarray]:
     """The dask ``values`` computed together on the active scheduler (one graph, shared
-    work), in their nodes' shapes."""
+    work), in their nodes' shapes (``plan.last_tasks``: how many tasks that took)."""
+    if plan is not None and plan.count_tasks:
+        plan.last_tasks = count_tasks([v for v in values if is_lazy(v)])
     out = runner.compute(list(values)) if values else []
     return [np.asarray(v).reshape(n.shape.bind(ctx.binding)) if ax is None or ax == MIXED
             else from_rows(np.asarray(v), ax, n.shape.bind(ctx.binding))

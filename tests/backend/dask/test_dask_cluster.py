@@ -92,14 +92,18 @@ def test_fit_on_the_cluster_equals_numpy(client):
 
 
 def test_step_tasks_run_on_both_workers(client):
-    """A step's chunks are spread over the workers (the per-chunk work is distributed)."""
+    """A step's chunks are spread over the workers (the per-chunk work is distributed), one
+    task per chunk: the tasks the workers ran are about the 4 chunks' and the tree's."""
     g, x, y, _, loss = _mlp()
     X, Y = _data(1000)
     f = gc.compile(loss, updates=gc.optim.SGD(lr=0.01).updates(loss),
                    backend=DaskBackend(chunks=250, client=client))
+    f.plan.count_tasks = True
     with distributed.get_task_stream(client) as ts:
         f(X, Y)
     assert len({t["worker"] for t in ts.data}) == 2
+    assert 4 <= len(ts.data) <= f.plan.last_tasks <= 2 * 4 + 24, (len(ts.data),
+                                                                  f.plan.last_tasks)
 
 
 # ------------------------------------------------------------------------ out-of-core

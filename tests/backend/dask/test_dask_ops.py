@@ -1,8 +1,8 @@
 """The Dask backend against the numpy backend, op by op: every row of the op table
 (tests/ops/test_op_table.py) with the batch symbol B in an operand's shape (the others run
 locally, with numpy), chunked 2 rows at a time, at B = 1 and B = 5 (three chunks, the last
-one short), on dask's threaded scheduler; outputs and updated params (a generator's state)
-equal."""
+one short), on dask's threaded scheduler, with the fused lowering (one task per chunk per
+region) and the per-node one; outputs and updated params (a generator's state) equal."""
 
 from __future__ import annotations
 
@@ -31,11 +31,12 @@ def _build(r):
 BATCHED = [r for r in ROWS if any("B" in str(d) for s in r.shapes for d in s)]
 
 
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "per-node"])
 @pytest.mark.parametrize("r", BATCHED, ids=[r.id for r in BATCHED])
-def test_op_row_matches_numpy(r):
+def test_op_row_matches_numpy(r, fuse):
     out, inputs, n_binder = _build(r)
     want_fn = gc.compile(out, inputs=inputs)
-    got_fn = gc.compile(out, inputs=inputs, backend=DaskBackend(chunks=2))
+    got_fn = gc.compile(out, inputs=inputs, backend=DaskBackend(chunks=2, fuse=fuse))
     rng = np.random.default_rng(0)
     for B in (1, 5):
         arrays = [_make(s, kind, rng, np.float64, B)
