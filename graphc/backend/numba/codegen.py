@@ -25,6 +25,7 @@ from graphc.backend.numba.fuse import (
     readers_of,
     regions,
 )
+from graphc.backend.numba.native import HELPERS_HASH
 from graphc.backend.numba.plan import NativePlan
 from graphc.backend.numpy.codegen import _Emitter, _short_loc
 from graphc.ir.dims import definitely_equal
@@ -34,7 +35,7 @@ _HEADER = '''"""graphc: native kernels of one compiled program (generated; conte
 import numpy as np
 from numba import njit
 
-from graphc.backend.numba.native import as_scalar, contiguous, external
+from graphc.backend.numba.native import as_scalar, external, matmul_into
 '''
 _DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)"
 
@@ -42,8 +43,32 @@ _DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=Fal
 def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
              load=None) -> tuple[str, dict[str, Any]]:
     """The driver's source and namespace (as the numpy backend's ``generate``), with the
-    kernel module built by ``load(text)`` and its functions in the namespace."""
-    e = _Driver(prog, nplan, check_finite)
+    kernel module built by ``load(text)`` and its functions in the namespace.
+
+    The native commit runs at the end of the last region's kernel when nothing that can
+    fail runs between them: the body ends with that region, no output is checked
+    (``check_finite="outputs"``), every update is an in-place commit and no result is
+    copied (a copy is made before the commit). Otherwise the driver is written again, with
+    the commit as a kernel of its own."""
+    e = _write(prog, nplan, check_finite, merge=True)
+    if e.merged and e.copies:
+        e = _write(prog, nplan, check_finite, merge=False)
+    text = e.kernels.text()
+    nplan.kernel_source = text
+    if e.kernels.functions:
+        nplan.module = load(text)
+        for name in e.kernels.functions:
+            e.ns[name] = getattr(nplan.module, name)
+        e.lines.append("# native kernels (numba, cached on disk):")
+        e.lines += ["# " + line if line else "#" for line in text.splitlines()]
+    return "\n".join(e.lines) + "\n", e.ns
+
+
+def _write(prog: Program, nplan: NativePlan, check_finite: bool | str,
+           merge: bool) -> _Driver:
+    """The driver's lines and its kernels (not loaded); ``merge``: the commit may run in the
+    last region's kernel."""
+    e = _Driver(prog, nplan, check_finite, merge)
     e.signature_and_inputs("graphc_fn")
     e.solve_and_check()
     e.check_bound()
@@ -55,15 +80,7 @@ def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
     e.guard_outputs(owned)
     e.commit(owned)
     e.emit(f"    return {returned[0]}" if prog.single else f"    return [{', '.join(returned)}]")
-    text = e.kernels.text()
-    nplan.kernel_source = text
-    if e.kernels.functions:
-        nplan.module = load(text)
-        for name in e.kernels.functions:
-            e.ns[name] = getattr(nplan.module, name)
-        e.lines.append("# native kernels (numba, cached on disk):")
-        e.lines += ["# " + line if line else "#" for line in text.splitlines()]
-    return "\n".join(e.lines) + "\n", e.ns
+    return e
 
 
 class _Kernels:
@@ -86,17 +103,28 @@ class _Kernels:
     def text(self) -> str:
         loops = "".join(f"{k} = external({op!r}, {c!r})\n"
                         for k, (op, c) in sorted(self.loops.items()))
-        return _HEADER + loops + "".join(f"\n\n{b}\n" for b in self.bodies)
+        return (_HEADER + f"# helpers: {HELPERS_HASH}\n" + loops
+                + "".join(f"\n\n{b}\n" for b in self.bodies))
 
 
 class _Driver(_Emitter):
     """The numpy backend's emitter, with native regions in the body and a native commit."""
 
-    def __init__(self, prog: Program, nplan: NativePlan, check_finite: bool | str):
+    def __init__(self, prog: Program, nplan: NativePlan, check_finite: bool | str,
+                 merge: bool = False):
         super().__init__(prog, nplan.memory, check_finite)
         self.nplan = nplan
         self.kernels = _Kernels()
+        tail = nplan.memory.tail
+        self.merge = (merge and nplan.native_commit and check_finite != "outputs"
+                      and all(v in tail for _, v in prog.updates))
+        #: the commit ran in the last region's kernel; the results the driver copied
+        self.merged = False
+        self.copies = 0
         self.readers = readers_of(prog, set(nplan.memory.static))
+        #: slot -> the index of the arena it lies in
+        self.arena_of = {s: k for k, (_, _, slots, _) in enumerate(nplan.memory.arenas)
+                         for s in slots}
 
     # ------------------------------------------------------------------------ body
     def body(self) -> None:
@@ -106,9 +134,10 @@ class _Driver(_Emitter):
         if body:
             self.emit("    # body: native regions (one @njit kernel call each), numpy lines "
                       "for the rest")
-        for item in regions(self.prog, plan, body, self.nplan.kinds, self.readers):
+        items = regions(self.prog, plan, body, self.nplan.kinds, self.readers)
+        for pos, item in enumerate(items):
             if isinstance(item, Region):
-                self.region(item)
+                self.region(item, commit=self.merge and pos == len(items) - 1)
                 continue
             for j in g.node(item).inputs:
                 if j in plan.lowering.fused:
@@ -117,10 +146,14 @@ class _Driver(_Emitter):
                               f"{self.names[item]} ({plan.lowering.kernel[item].name})")
             self.line(item, f"b{plan.out[item]}" if item in plan.out else None)
 
-    def region(self, region: Region) -> None:
-        """One kernel for the region; the driver calls it and names what later code reads."""
+    def region(self, region: Region, commit: bool = False) -> None:
+        """One kernel for the region (and the commit after it, when ``commit``); the driver
+        calls it and names what later code reads."""
         name = f"region_{len(self.kernels.functions)}"
-        k = _KernelWriter(self, set(region.nodes))
+        inside = set(region.nodes)
+        if commit:
+            inside |= set(self.plan.tail) | set(self.nplan.folded.values())
+        k = _KernelWriter(self, inside)
         for item in region.items:
             if isinstance(item, Group):
                 self.emit(f"    #   {k.describe(item)}")
@@ -128,7 +161,9 @@ class _Driver(_Emitter):
             else:
                 self.emit(f"    #   {k.describe_node(item)}")
                 k.single(item)
-        inside = set(region.nodes)
+        if commit:
+            self._commit_groups(k)
+            self.merged = True
         leaving = [i for i in region.nodes if self.readers.get(i, set()) - inside]
         leaving += [n.inputs[0] for n in map(self.g.node, leaving)  # made again: store()
                     if is_transpose(n) and n.inputs[0] in inside and n.inputs[0] not in leaving]
@@ -157,16 +192,15 @@ class _Driver(_Emitter):
         if not nplan.native_commit:
             super().commit(owned)
             return
+        if self.merged:
+            self.emit("    # commit: done at the end of the last region's kernel, after "
+                      "everything that can fail")
+            if self.held:
+                self.emit("    pool.append(M)")
+            return
         name = f"commit_{len(self.kernels.functions)}"
-        inside = set(plan.tail) | set(nplan.folded.values())
-        k = _KernelWriter(self, inside)
-        for v, p in plan.tail.items():
-            members = [m for m in (nplan.folded.get(v), v) if m is not None]
-            k.storage[v] = self.names[p]
-            k.written.add(v)
-            grp = Group(tuple(self.g.node(v).shape), members)
-            self.emit(f"    #   commit {k.describe(grp)}")
-            k.group(grp)
+        k = _KernelWriter(self, set(plan.tail) | set(nplan.folded.values()))
+        self._commit_groups(k)
         self.kernels.add(name, k.lines(name))
         stmts: list[tuple[int | None, str]] = [(None, f"{name}({', '.join(k.params)})")]
         stmts += [(None, f"xp.copyto({self.names[p]}, {owned[v]}, casting='same_kind')")
@@ -178,6 +212,26 @@ class _Driver(_Emitter):
             self._atomic_commit(stmts)
         if self.held:
             self.emit("    pool.append(M)")
+
+    def _commit_groups(self, k: _KernelWriter) -> None:
+        """Every in-place commit (with its folded multiply) as a loop nest of kernel ``k``,
+        writing the param."""
+        for v, p in self.plan.tail.items():
+            members = [m for m in (self.nplan.folded.get(v), v) if m is not None]
+            k.storage[v] = self.names[p]
+            k.written.add(v)
+            grp = Group(tuple(self.g.node(v).shape), members)
+            self.emit(f"    #   commit {k.describe(grp)}")
+            k.group(grp)
+
+    def copy(self, i: int, why: str, k: int) -> str:
+        self.copies += 1
+        return super().copy(i, why, k)
+
+
+def _factor(code: str) -> str:
+    """``code`` as an operand of ``*``."""
+    return code if code.isidentifier() or code.isdigit() else f"({code})"
 
 
 class _KernelWriter:
@@ -199,6 +253,8 @@ class _KernelWriter:
         #: nodes written to their storage in full (the commits, the group outputs)
         self.written: set[int] = set()
         self.scalars: dict[int, str] = {}
+        #: the slots whose buffers the kernel uses (views of the arenas it takes)
+        self.buffers: set[int] = set()
         self.n_scratch = 0
         self.uses_loop_args = False
 
@@ -219,11 +275,17 @@ class _KernelWriter:
                 # F otherwise) would give the kernel a second signature
                 return f"{self.store(n.inputs[0])}.T"
             if i in self.plan.out:  # the buffer it is in
-                return self.param(f"b{self.plan.out[i]}")
+                return self.buffer(self.plan.out[i])
             return self.param(self.d.names[i])
         if i in self.plan.out:
-            return self.param(f"b{self.plan.out[i]}")
+            return self.buffer(self.plan.out[i])
         return f"v{i}"
+
+    def buffer(self, s: int) -> str:
+        """Slot ``s``'s buffer: a view the kernel makes of its arena (the parameter)."""
+        self.param(f"arena_{self.d.arena_of[s]}")
+        self.buffers.add(s)
+        return f"b{s}"
 
     def dim(self, d: Any) -> str:
         code = self.d.ctx.dim(d)
@@ -247,7 +309,7 @@ class _KernelWriter:
 
     def describe_node(self, i: int) -> str:
         n = self.g.node(i)
-        what = {"matmul": "BLAS gemm", "T": "transpose view"}[self.kinds[i]]
+        what = {"matmul": "BLAS gemm, or loops for a small K", "T": "transpose view"}[self.kinds[i]]
         return f"{n.op} {n.shape}: {self.d.names[i]} ({what}) @ {_short_loc(n.loc)}"
 
     def describe(self, grp: Group) -> str:
@@ -263,21 +325,40 @@ class _KernelWriter:
         if self.kinds[i] == "T":
             self.body.append(f"v{i} = {a[0]}.T")
         elif i in self.plan.out:
-            self.body.append(f"np.dot(contiguous({a[0]}), contiguous({a[1]}), {self.store(i)})")
+            self.body.append(f"matmul_into({a[0]}, {a[1]}, {self.store(i)})")
         else:
-            self.body.append(f"v{i} = np.dot(contiguous({a[0]}), contiguous({a[1]}))")
+            self.body.append(f"v{i} = np.empty({self.shape(n.shape)}, np.{n.dtype.name})")
+            self.body.append(f"matmul_into({a[0]}, {a[1]}, v{i})")
 
     # ------------------------------------------------------------------ groups
     def group(self, grp: Group) -> None:
         _GroupWriter(self, grp).write()
 
     def lines(self, name: str) -> list[str]:
-        body = self.pre + self.body
+        body = self._views() + self.pre + self.body
         if self.uses_loop_args:
             body.insert(0, "lp = np.empty(5, np.int64)  # a ufunc loop's args, dims, steps")
         if self.ret:
             body.append(f"return {', '.join(self.ret)}{',' if len(self.ret) == 1 else ''}")
         return [f"def {name}({', '.join(self.params)}):"] + ["    " + x for x in body or ["pass"]]
+
+    def _views(self) -> list[str]:
+        """The buffers the kernel uses, as views of their arenas: an arena's slots lie one
+        after another in slot order (``PlanCache``'s layout), each of its shape's size."""
+        out: list[str] = []
+        for k, (_, _, slots, _) in enumerate(self.plan.arenas):
+            used = [s for s in slots if s in self.buffers]
+            if not used:
+                continue
+            out.append("o = 0")
+            for s in slots[:slots.index(used[-1]) + 1]:
+                shape = self.plan.slots[s][0]
+                size = " * ".join(_factor(self.dim(d)) for d in shape) or "1"
+                if s in self.buffers:
+                    out.append(f"b{s} = arena_{k}[o:o + {size}].reshape({self.shape(shape)})")
+                if s != used[-1]:
+                    out.append(f"o += {size}")
+        return out
 
 
 class _GroupWriter:

@@ -140,7 +140,50 @@ def _contiguous(x):
     return lambda x: np.ascontiguousarray(x)
 
 
+#: a matmul whose inner dimension is at most this is loops, not BLAS: an outer product
+#: (``x.T @ delta`` at batch size 1) costs BLAS's gemm more to set up than to compute
+SMALL_K = 4
+
+
+def matmul_into(a, b, out):
+    """``a @ b`` (2-D) into ``out``: BLAS, or loops when the inner dimension is small."""
+    np.matmul(a, b, out=out)
+
+
+@overload(matmul_into, inline="never")
+def _matmul_into(a, b, out):
+    def impl(a, b, out):
+        m, k = a.shape
+        n = b.shape[1]
+        if k > SMALL_K:
+            np.dot(contiguous(a), contiguous(b), out)
+            return
+        if k == 0:
+            out[:, :] = 0
+            return
+        for i in range(m):
+            x = a[i, 0]
+            for j in range(n):
+                out[i, j] = x * b[0, j]
+            for p in range(1, k):
+                x = a[i, p]
+                for j in range(n):
+                    out[i, j] += x * b[p, j]
+    return impl
+
+
 # ------------------------------------------------------------------------------ modules
+
+
+def _own_hash() -> str:
+    """A hash of this file: kernel modules name it, because numba's cache of a kernel holds
+    the helpers above compiled into it, and would not see them change."""
+    with open(__file__, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
+#: the helpers' version (see ``_own_hash``)
+HELPERS_HASH = _own_hash()
 
 
 def cache_dir() -> str:

@@ -86,7 +86,8 @@ class MemoryPlan:
 
     def describe(self) -> str:
         """One line: how many buffers, in-place ops, hoisted values and in-place commits."""
-        fused = "".join(f", {len(m)} multiplies in one arena call" for *_, m in self.arenas)
+        fused = "".join(f", {len(m)} multiplies in one arena call" for *_, m in self.arenas
+                        if m)
         sumsq = [i for i in self.lowering.kernel if self.lowering.kernel[i].flat]
         if sumsq:
             fused += f", {len(sumsq)} sum of squares as dot"

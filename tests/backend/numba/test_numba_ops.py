@@ -139,3 +139,27 @@ def test_every_row(dtype):
                 outs, labels, feeds)
     for B in (1, 3, 4):
         _compare(compiled, B, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_with_a_small_or_large_inner_dimension(dtype):
+    """A matmul is loops for an inner dimension up to ``SMALL_K``, BLAS above: both give
+    numpy's values, with an operand transposed (F layout) or not, into a buffer or a new
+    array, for an empty inner dimension too."""
+    g = gc.Graph("mm")
+    x = g.input("x", ("M", "K"), dtype)
+    w = g.input("w", ("K", 6), dtype)
+    u = g.input("u", (6, "K"), dtype)
+    a = x @ w
+    b = x @ gc.transpose(u)
+    outs = [a * 2.0 + b, gc.sum(gc.transpose(x) @ a, axis=0)]
+    f = gc.compile(outs, [x, w, u], backend="numba")
+    assert "matmul_into(" in f.source
+    rng = np.random.default_rng(0)
+    for M, K in [(1, 1), (5, 3), (4, 4), (3, 5), (7, 40), (2, 0)]:
+        X, W, U = (rng.standard_normal(s).astype(dtype) for s in ((M, K), (K, 6), (6, K)))
+        want = [(X @ W) * 2.0 + X @ U.T, (X.T @ (X @ W)).sum(axis=0)]
+        for v, u_ in zip(f(X, W, U), want, strict=True):
+            assert v.dtype == dtype
+            np.testing.assert_allclose(v, u_, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                       atol=1e-5 if dtype == np.float32 else 1e-12)

@@ -6,6 +6,7 @@ at the user's line, pickles, and is safe to call from several threads."""
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 
 import numpy as np
@@ -82,7 +83,9 @@ def test_the_whole_sgd_step_is_native():
     assert plan.native_commit and plan.folded, "the SGD multiplies are not in the commit"
     driver, kernels = f.source.split("# native kernels")
     calls = [line for line in driver.splitlines() if "region_" in line and "#" not in line]
-    assert len(calls) == 1 and "commit_1(" in driver, calls  # one body kernel, one commit
+    # one kernel call: the body, then the commit at its end; the buffers as one arena
+    assert len(calls) == 1 and "commit_" not in driver, calls
+    assert "arena_0" in calls[0] and not re.search(r"\bb\d+\b", calls[0]), calls
     assert "fused loop nest over (B, 16): add_9, tanh_10" in driver
     assert "def region_0(" in kernels and "tanh_d(" in kernels
 
@@ -232,3 +235,44 @@ def test_check_finite_true_runs_the_numpy_backends_code():
     X[1, 0] = np.nan
     with pytest.raises(gc.NonFiniteError, match="input 'x'"):
         f(X, Y)
+
+
+def test_a_copied_result_keeps_the_commit_a_kernel_of_its_own():
+    """Results the driver copies (a gradient in a buffer, a param's value before the step)
+    are copied before the commit: the commit is then not merged into the body's kernel, and
+    the results and params are the numpy backend's."""
+    got = {}
+    for backend in ("numpy", "numba"):
+        g, x, y, ps, loss = _mlp()
+        grads = gc.grad(loss, ps)
+        f = gc.compile([loss, grads[0], ps[0]], [x, y],
+                       updates={p: p - 0.05 * d for p, d in zip(ps, grads, strict=True)},
+                       backend=backend)
+        outs = [f(*_data(B, seed=B)) for B in (3, 1)]
+        got[backend] = outs, {k: v.copy() for k, v in g.params.items()}
+    assert "commit_" in f.source.split("# native kernels")[0]
+    (o_np, p_np), (o_nb, p_nb) = got["numpy"], got["numba"]
+    for a, b in zip(o_np, o_nb, strict=True):
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_allclose(v, u, rtol=1e-12, atol=1e-15)
+    assert not np.array_equal(o_nb[1][2], p_nb["W0"])  # the value before the second step
+    for k in p_np:
+        np.testing.assert_allclose(p_nb[k], p_np[k], rtol=1e-11, atol=1e-14)
+
+
+def test_buffers_of_two_dtypes_lie_in_two_arenas():
+    g = gc.Graph("mixed")
+    x = g.input("x", ("B", 5), np.float32)
+    y = g.input("y", ("B", 7), np.float64)
+    a = gc.tanh(x * 2.0 + 1.0)
+    b = gc.tanh(y * 3.0 - 1.0)
+    outs = [gc.sum(a * a + a), gc.sum(b * b - b), gc.sum(gc.astype(a, np.float64)) + gc.sum(b)]
+    f = gc.compile(outs, [x, y], backend="numba")
+    want = gc.compile(outs, [x, y], backend="numpy")
+    assert "arena_1" in f.source
+    rng = np.random.default_rng(0)
+    for B in (1, 4, 9):
+        X, Y = rng.standard_normal((B, 5)).astype(np.float32), rng.standard_normal((B, 7))
+        for u, v in zip(want(X, Y), f(X, Y), strict=True):
+            assert u.dtype == v.dtype
+            np.testing.assert_allclose(v, u, rtol=2e-6)
