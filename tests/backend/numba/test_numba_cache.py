@@ -51,7 +51,7 @@ def _run(cache: str) -> dict:
 def test_a_second_process_loads_the_kernels_from_the_cache(tmp_path):
     cold = _run(str(tmp_path))
     warm = _run(str(tmp_path))
-    assert cold["kernels"] == warm["kernels"] >= 2
+    assert cold["kernels"] == warm["kernels"] >= 1  # the curve step: one kernel, commit merged
     assert cold["misses"] == cold["kernels"] and cold["hits"] == 0
     assert warm["hits"] == warm["kernels"] and warm["misses"] == 0
     assert warm["loss"] == cold["loss"]
