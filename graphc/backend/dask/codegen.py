@@ -36,10 +36,7 @@ def generate(prog: Program, plan: DaskPlan, runner: runtime.Runner, chunks: int 
     if fuse and not lazy:
         plan.fused = fused.plan_regions(prog, plan, _wanted(prog, plan), check)
     e = _Emitter(prog, plan_memory(prog, enabled=False), False)
-    e.signature_and_inputs("graphc_fn")
-    e.solve_and_check()
-    e.check_bound()
-    e.check_constraints()
+    e.prologue("graphc_fn")
     e.ns["rt_convert"] = _convert
     e.ns["rt_fail"] = _fail_dask(e.input_nodes)
     _start(e, plan, runner, chunks)

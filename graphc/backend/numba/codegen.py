@@ -69,17 +69,7 @@ def _write(prog: Program, nplan: NativePlan, check_finite: bool | str,
     """The driver's lines and its kernels (not loaded); ``merge``: the commit may run in the
     last region's kernel."""
     e = _Driver(prog, nplan, check_finite, merge)
-    e.signature_and_inputs("graphc_fn")
-    e.solve_and_check()
-    e.check_bound()
-    e.check_constraints()
-    e.buffers()
-    e.params_and_constants()
-    e.body()
-    owned, returned = e.results()
-    e.guard_outputs(owned)
-    e.commit(owned)
-    e.emit(f"    return {returned[0]}" if prog.single else f"    return [{', '.join(returned)}]")
+    e.function("graphc_fn")
     return e
 
 

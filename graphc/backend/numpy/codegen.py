@@ -117,17 +117,7 @@ def generate(prog: Program, plan: MemoryPlan | None = None, fn_name: str = "grap
     and before the commit.
     """
     e = _Emitter(prog, plan or plan_memory(prog, enabled=False), check_finite)
-    e.signature_and_inputs(fn_name)
-    e.solve_and_check()
-    e.check_bound()
-    e.check_constraints()
-    e.buffers()
-    e.params_and_constants()
-    e.body()
-    owned, returned = e.results()
-    e.guard_outputs(owned)
-    e.commit(owned)
-    e.emit(f"    return {returned[0]}" if prog.single else f"    return [{', '.join(returned)}]")
+    e.function(fn_name)
     return "\n".join(e.lines) + "\n", e.ns
 
 
@@ -153,6 +143,27 @@ class _Emitter:
         self.ns["LINE_NODES"] = self.line_nodes
 
     # ---------------------------------------------------------------------- prologue
+    def prologue(self, fn_name: str) -> None:
+        """The steps before any value is computed: the signature, the inputs' checks, the
+        symbols solved and bound, the conditions the shape rules assumed (every backend's
+        driver starts so)."""
+        self.signature_and_inputs(fn_name)
+        self.solve_and_check()
+        self.check_bound()
+        self.check_constraints()
+
+    def function(self, fn_name: str) -> None:
+        """The whole function, step by step (the steps a subclass may override)."""
+        self.prologue(fn_name)
+        self.buffers()
+        self.params_and_constants()
+        self.body()
+        owned, returned = self.results()
+        self.guard_outputs(owned)
+        self.commit(owned)
+        self.emit(f"    return {returned[0]}" if self.prog.single
+                  else f"    return [{', '.join(returned)}]")
+
     def signature_and_inputs(self, fn_name: str) -> None:
         """``def fn(P, in_0, ...)``, then per input: convert, check rank and dims, bind."""
         args = ", ".join(var_name(n, self.input_pos) for n in self.input_nodes)
