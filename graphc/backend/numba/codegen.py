@@ -12,8 +12,11 @@ by numba) is keyed by the graph's canonical form only.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
+import numba
 import numpy as np
 
 from graphc.backend.numba.fuse import (
@@ -26,22 +29,30 @@ from graphc.backend.numba.fuse import (
     regions,
 )
 from graphc.backend.numba.native import HELPERS_HASH
-from graphc.backend.numba.plan import NativePlan
+from graphc.backend.numba.plan import NativePlan, buffer_arenas
 from graphc.backend.numpy.codegen import _Emitter, _short_loc
 from graphc.ir.dims import definitely_equal
 from graphc.ir.program import Program
 
 _HEADER = '''"""graphc: native kernels of one compiled program (generated; content-addressed)."""
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from graphc.backend.numba.native import as_scalar, external, matmul_into
 '''
-_DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)"
+_DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False{})"
+
+#: estimated serial cost of one element of a loop nest, per member kind (ns; measured on a
+#: 2-core AVX2 machine: numpy's float64 tanh loop is scalar there, 18 ns)
+_COST_NS = {"loop": 10.0, "fast": 1.0, "ew": 0.3}
+#: a loop nest runs on numba's threads when its estimated serial work is at least this (ns):
+#: starting the threads and joining them costs about 10 us
+PARALLEL_MIN_NS = 50_000
 
 
 def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
-             load=None) -> tuple[str, dict[str, Any]]:
+             load=None, fast_math: bool = False,
+             threads: bool = False) -> tuple[str, dict[str, Any]]:
     """The driver's source and namespace (as the numpy backend's ``generate``), with the
     kernel module built by ``load(text)`` and its functions in the namespace.
 
@@ -49,10 +60,14 @@ def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
     fail runs between them: the body ends with that region, no output is checked
     (``check_finite="outputs"``), every update is an in-place commit and no result is
     copied (a copy is made before the commit). Otherwise the driver is written again, with
-    the commit as a kernel of its own."""
-    e = _write(prog, nplan, check_finite, merge=True)
+    the commit as a kernel of its own. It is also written again when the kernels asked for
+    scratch arrays the buffer set did not have yet (they become slots of it)."""
+    opts = {"fast_math": fast_math, "threads": threads}
+    e = _write(prog, nplan, check_finite, merge=True, **opts)
     if e.merged and e.copies:
-        e = _write(prog, nplan, check_finite, merge=False)
+        e = _write(prog, nplan, check_finite, merge=False, **opts)
+    if e.new_slots:
+        e = _write(prog, nplan, check_finite, merge=e.merged, **opts)
     text = e.kernels.text()
     nplan.kernel_source = text
     if e.kernels.functions:
@@ -65,10 +80,10 @@ def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
 
 
 def _write(prog: Program, nplan: NativePlan, check_finite: bool | str,
-           merge: bool) -> _Driver:
+           merge: bool, **opts) -> _Driver:
     """The driver's lines and its kernels (not loaded); ``merge``: the commit may run in the
     last region's kernel."""
-    e = _Driver(prog, nplan, check_finite, merge)
+    e = _Driver(prog, nplan, check_finite, merge, **opts)
     e.function("graphc_fn")
     return e
 
@@ -78,6 +93,7 @@ class _Kernels:
 
     def __init__(self):
         self.loops: dict[str, tuple[str, str]] = {}
+        self.fast: set[str] = set()
         self.functions: list[str] = []
         self.bodies: list[str] = []
 
@@ -86,14 +102,25 @@ class _Kernels:
         self.loops[name] = (op, dtype.char)
         return name
 
-    def add(self, name: str, lines: list[str]) -> None:
+    def fast_function(self, op: str, dtype: np.dtype) -> str:
+        """The name of the fast_math function for ``op`` on ``dtype`` (imported)."""
+        from graphc.backend.numba.fastmath import fast_function
+
+        name = fast_function(op, dtype).__name__
+        self.fast.add(name)
+        return name
+
+    def add(self, name: str, lines: list[str], parallel: bool = False) -> None:
         self.functions.append(name)
-        self.bodies.append("\n".join([_DECORATOR, *lines]))
+        deco = _DECORATOR.format(", parallel=True" if parallel else "")
+        self.bodies.append("\n".join([deco, *lines]))
 
     def text(self) -> str:
         loops = "".join(f"{k} = external({op!r}, {c!r})\n"
                         for k, (op, c) in sorted(self.loops.items()))
-        return (_HEADER + f"# helpers: {HELPERS_HASH}\n" + loops
+        fast = (f"from graphc.backend.numba.fastmath import {', '.join(sorted(self.fast))}\n"
+                if self.fast else "")
+        return (_HEADER + fast + f"# helpers: {HELPERS_HASH}\n" + loops
                 + "".join(f"\n\n{b}\n" for b in self.bodies))
 
 
@@ -101,9 +128,14 @@ class _Driver(_Emitter):
     """The numpy backend's emitter, with native regions in the body and a native commit."""
 
     def __init__(self, prog: Program, nplan: NativePlan, check_finite: bool | str,
-                 merge: bool = False):
+                 merge: bool = False, fast_math: bool = False, threads: bool = False):
         super().__init__(prog, nplan.memory, check_finite)
         self.nplan = nplan
+        self.fast_math = fast_math
+        #: loop nests may run on numba's threads (and as many scratch rows as it may have)
+        self.threads = threads and numba.config.NUMBA_NUM_THREADS > 1
+        #: the kernels asked for scratch arrays the buffer set did not have (write again)
+        self.new_slots = False
         self.kernels = _Kernels()
         tail = nplan.memory.tail
         self.merge = (merge and nplan.native_commit and check_finite != "outputs"
@@ -115,6 +147,24 @@ class _Driver(_Emitter):
         #: slot -> the index of the arena it lies in
         self.arena_of = {s: k for k, (_, _, slots, _) in enumerate(nplan.memory.arenas)
                          for s in slots}
+
+    def scratch_slot(self, shape: tuple, dtype: np.dtype, n: int) -> int | None:
+        """The slot of the buffer set that serves as a kernel's ``n``-th scratch array of
+        ``shape`` and ``dtype`` (kernels run one after another: they share them), made when
+        first asked for; None without a buffer set (``memory=False``)."""
+        nplan, plan = self.nplan, self.plan
+        if not nplan.enabled:
+            return None
+        key = (tuple(str(d) for d in shape), np.dtype(dtype).str, n)
+        s = nplan.scratch.get(key)
+        if s is None:
+            s = nplan.scratch[key] = len(plan.slots)
+            plan.slots.append((tuple(shape), np.dtype(dtype)))
+            plan.arenas = buffer_arenas(plan)
+            self.arena_of = {t: k for k, (_, _, slots, _) in enumerate(plan.arenas)
+                             for t in slots}
+            self.new_slots = True
+        return s
 
     # ------------------------------------------------------------------------ body
     def body(self) -> None:
@@ -159,7 +209,8 @@ class _Driver(_Emitter):
                     if is_transpose(n) and n.inputs[0] in inside and n.inputs[0] not in leaving]
         fresh = [i for i in leaving if i not in self.plan.out]
         k.ret = [k.store(i) for i in fresh]
-        self.kernels.add(name, k.lines(name))
+        self.kernels.add(name, k.lines(name), parallel=k.parallel)
+        self._thread_count(k)
         call = f"{name}({', '.join(k.params)})"
         if fresh:
             outs = ", ".join(self.names[i] for i in fresh)
@@ -191,7 +242,8 @@ class _Driver(_Emitter):
         name = f"commit_{len(self.kernels.functions)}"
         k = _KernelWriter(self, set(plan.tail) | set(nplan.folded.values()))
         self._commit_groups(k)
-        self.kernels.add(name, k.lines(name))
+        self.kernels.add(name, k.lines(name), parallel=k.parallel)
+        self._thread_count(k)
         stmts: list[tuple[int | None, str]] = [(None, f"{name}({', '.join(k.params)})")]
         stmts += [(None, f"xp.copyto({self.names[p]}, {owned[v]}, casting='same_kind')")
                   for p, v in self.prog.updates if v not in plan.tail]
@@ -202,6 +254,17 @@ class _Driver(_Emitter):
             self._atomic_commit(stmts)
         if self.held:
             self.emit("    pool.append(M)")
+
+    def _thread_count(self, k: _KernelWriter) -> None:
+        """Before a kernel with parallel loop nests: ``nt``, numba's thread count when one of
+        them is large enough to run on threads, else 1 (asking numba costs about 1 us; a
+        cached kernel cannot ask itself)."""
+        if not k.parallel:
+            return
+        self.ns["rt_threads"] = numba.get_num_threads
+        conds = " or ".join(k.par_conditions)
+        self.emit(f"    nt = rt_threads() if {conds} else 1  # numba's threads, for large "
+                  "loop nests")
 
     def _commit_groups(self, k: _KernelWriter) -> None:
         """Every in-place commit (with its folded multiply) as a loop nest of kernel ``k``,
@@ -245,8 +308,15 @@ class _KernelWriter:
         self.scalars: dict[int, str] = {}
         #: the slots whose buffers the kernel uses (views of the arenas it takes)
         self.buffers: set[int] = set()
-        self.n_scratch = 0
+        #: scratch arrays per (shape, dtype): how many this kernel took
+        self.n_scratch: dict[tuple, int] = {}
+        self.n_rows = 0  # scratch rows named so far (w0, w1, ...)
+        self.lp_chunks: str | None = None  # the ufunc-loop arguments of the threads' chunks
+        #: when a parallel loop nest runs on threads (driver expressions of the symbols)
+        self.par_conditions: list[str] = []
         self.uses_loop_args = False
+        #: the kernel has a parallel loop nest (compiled with parallel=True)
+        self.parallel = False
 
     # ------------------------------------------------------------------ names
     def param(self, name: str) -> str:
@@ -270,6 +340,17 @@ class _KernelWriter:
         if i in self.plan.out:
             return self.buffer(self.plan.out[i])
         return f"v{i}"
+
+    def scratch(self, shape: tuple, dtype) -> str:
+        """A scratch array of the kernel: a buffer of the binding's buffer set, or (no buffer
+        set) a new array."""
+        dtype = np.dtype(dtype)
+        key = (tuple(str(d) for d in shape), dtype.str)
+        n = self.n_scratch[key] = self.n_scratch.get(key, -1) + 1
+        s = self.d.scratch_slot(shape, dtype, n)
+        if s is None:
+            return f"np.empty({self.shape(shape)}, np.{dtype.name})"
+        return self.buffer(s)
 
     def buffer(self, s: int) -> str:
         """Slot ``s``'s buffer: a view the kernel makes of its arena (the parameter)."""
@@ -325,9 +406,11 @@ class _KernelWriter:
         _GroupWriter(self, grp).write()
 
     def lines(self, name: str) -> list[str]:
-        body = self._views() + self.pre + self.body
+        pre = list(self.pre)
         if self.uses_loop_args:
-            body.insert(0, "lp = np.empty(5, np.int64)  # a ufunc loop's args, dims, steps")
+            pre.insert(0, f"lp = {self.scratch((5,), np.int64)}  # a ufunc loop's args, dims, "
+                          "steps")
+        body = self._views() + pre + self.body
         if self.ret:
             body.append(f"return {', '.join(self.ret)}{',' if len(self.ret) == 1 else ''}")
         return [f"def {name}({', '.join(self.params)}):"] + ["    " + x for x in body or ["pass"]]
@@ -372,6 +455,8 @@ class _GroupWriter:
         self.n_phases = cur + 1
         self.rows: dict[int, str] = {}
         self.row_is_storage: set[int] = set()
+        #: the scratch rows the loop nest uses: (name, shape, dtype)
+        self.scratch_rows: list[tuple[str, tuple, np.dtype]] = []
 
     # --------------------------------------------------------------- indexing
     def idx(self, shape: tuple) -> str:
@@ -429,11 +514,15 @@ class _GroupWriter:
         return m not in self.k.storage and self.g.node(m).ndim == self.r
 
     def _scratch(self, m: int) -> str:
+        """A scratch row for member ``m``'s values (and, for the parallel loop nest, one per
+        thread: ``w<k>c`` is the row of the thread's chunk)."""
         k = self.k
-        name = f"w{k.n_scratch}"
-        k.n_scratch += 1
-        n = self.dims[-1] if self.r else "1"
-        k.pre.append(f"{name} = np.empty({n}, np.{self.g.node(m).dtype.name})")
+        name = f"w{k.n_rows}"
+        k.n_rows += 1
+        row = (self.grp.shape[-1],) if self.r else (1,)
+        dtype = self.g.node(m).dtype
+        k.pre.append(f"{name} = {k.scratch(row, dtype)}")
+        self.scratch_rows.append((name, row, dtype))
         return name
 
     # --------------------------------------------------------------- code
@@ -455,7 +544,7 @@ class _GroupWriter:
             for j in g.node(m).inputs:
                 if j not in self.mset and g.node(j).ndim == 0:
                     k.scalar(j, pre)
-        code = list(pre)
+        code: list[str] = []
         ind = ""
         for a in range(self.r - 1):
             code.append(f"{ind}for i{a} in range({self.dims[a]}):")
@@ -472,20 +561,83 @@ class _GroupWriter:
                 code += [ind + "    " + s for s in stmts]
             else:
                 code += [ind + s for s in stmts]
+        after: list[str] = []
         for m in self.members:  # finished sums
             n = g.node(m)
             if n.op == "sum" and not n.ndim:
                 if m in k.plan.out or m in k.storage:
-                    code.append(f"{k.store(m)}[()] = a{m}")
+                    after.append(f"{k.store(m)}[()] = a{m}")
                 else:
-                    code.append(f"v{m} = a{m}")
+                    after.append(f"v{m} = a{m}")
             elif not n.ndim and m in self.outs:
                 val = f"{self.rows[m]}[0]" if k.kinds[m] == "loop" else f"t{m}"
                 if m in k.plan.out or m in k.storage:
-                    code.append(f"{k.store(m)}[()] = {val}")
+                    after.append(f"{k.store(m)}[()] = {val}")
                 else:
-                    code.append(f"v{m} = {val}")
-        k.body += code
+                    after.append(f"v{m} = {val}")
+        least = self._parallel_min() if k.d.threads else None
+        if least is None:
+            k.body += pre + code + after
+            return
+        # large: the outer axis in chunks, one per thread, each with its own scratch rows
+        k.parallel = True
+        size = " * ".join(_factor(d) for d in self.dims)
+        cond = f"{size} >= {least}"
+        if cond not in k.par_conditions:
+            k.par_conditions.append(cond)
+        k.body += pre
+        k.body.append(f"if {k.param('nt')} > 1 and {cond}:  # on numba's threads")
+        k.body += ["    " + x for x in self._chunked(code)]
+        k.body.append("else:")
+        k.body += ["    " + x for x in code]
+        k.body += after
+
+    def _parallel_min(self) -> int | None:
+        """The least number of elements for which the loop nest runs on threads (its estimated
+        serial work is ``PARALLEL_MIN_NS``), or None when it never does: no outer axis, a sum
+        along the outer axis (threads would add into one element), or too few elements."""
+        k, g = self.k, self.g
+        if self.r < 2:
+            return None
+        for m in self.members:
+            n = g.node(m)
+            if n.op == "sum" and (not n.ndim or 0 in set(n.attr["axis"])):
+                return None
+        cost = 0.0
+        for m in self.members:
+            kind = k.kinds[m]
+            if kind == "ew" and g.node(m).op not in ARITH:
+                kind = "fast"
+            cost += _COST_NS.get(kind, _COST_NS["ew"])
+        least = math.ceil(PARALLEL_MIN_NS / cost)
+        known = 1
+        for d in self.grp.shape:
+            if not isinstance(d, int):
+                return least
+            known *= d
+        return least if known >= least else None
+
+    def _chunked(self, code: list[str]) -> list[str]:
+        """The loop nest ``code`` with its outer loop split into one chunk per thread: the
+        chunk's own ufunc-loop arguments and scratch rows (names with a ``c`` suffix)."""
+        k = self.k
+        d0 = self.dims[0]
+        out = [f"nc = min(nt, {d0})",
+               "for c in prange(nc):",
+               f"    lo = c * {d0} // nc",
+               f"    hi = (c + 1) * {d0} // nc"]
+        nmax = numba.config.NUMBA_NUM_THREADS
+        if any(k.kinds[m] == "loop" for m in self.members):
+            if k.lp_chunks is None:  # one per kernel
+                k.lp_chunks = k.scratch((nmax, 5), np.int64)
+            out.append(f"    lpc = {k.lp_chunks}[c]")
+        for name, row, dtype in self.scratch_rows:
+            out.append(f"    {name}c = {k.scratch((nmax, *row), dtype)}[c]")
+        assert code[0].startswith("for i0 in range(")
+        out.append("    for i0 in range(lo, hi):")
+        rename = re.compile(r"\b(lp|w\d+)\b")
+        out += ["    " + rename.sub(r"\1c", line) for line in code[1:]]
+        return out
 
     def _read(self, j: int, p: int) -> str:
         """The value of operand ``j`` inside phase ``p``'s loop."""
@@ -524,7 +676,10 @@ class _GroupWriter:
                     out.append(f"a{m} += {val}")
                 continue
             args = [self._read(j, p) for j in n.inputs]
-            out.append(f"t{m} = {ARITH[n.op].format(*args)}")
+            if n.op in ARITH:
+                out.append(f"t{m} = {ARITH[n.op].format(*args)}")
+            else:  # fast_math: graphc's own vectorisable function
+                out.append(f"t{m} = {k.d.kernels.fast_function(n.op, n.dtype)}({args[0]})")
             if m in self.rows:
                 out.append(f"{self.rows[m]}[{self.j}] = t{m}")
             if m in self.outs and m not in self.row_is_storage and n.ndim:

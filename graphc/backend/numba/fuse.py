@@ -57,19 +57,18 @@ class Region:
     items: list[Group | int] = field(default_factory=list)
 
 
-def native_kind(g, n: Node, loops) -> str | None:
+def native_kind(g, n: Node, unary) -> str | None:
     """``"ew"``, ``"loop"`` (a transcendental through numpy's loop), ``"sum"``, ``"matmul"``,
-    ``"T"`` for a node the backend lowers natively, else None. ``loops(op, dtype)`` says
-    whether numpy's loop for a unary op can be called."""
+    ``"T"`` for a node the backend lowers natively, else None. ``unary(op, dtype)`` says how
+    a unary op runs: ``"ew"`` (an inline scalar function), ``"loop"`` or None."""
     if n.role != "op" or n.dtype not in _FLOATS:
         return None
     ins = [g.node(j) for j in n.inputs]
     if any(m.dtype != n.dtype for m in ins):
         return None
-    if n.op in ARITH or (len(ins) == 1 and loops(n.op, n.dtype)):
-        if all(maps_onto(m.shape, n.shape) for m in ins):
-            return "ew" if n.op in ARITH else "loop"
-        return None
+    how = "ew" if n.op in ARITH else (unary(n.op, n.dtype) if len(ins) == 1 else None)
+    if how is not None:
+        return how if all(maps_onto(m.shape, n.shape) for m in ins) else None
     if n.op == "sum" and len(ins) == 1:
         return "sum"
     if n.op == "matmul" and all(m.ndim == 2 for m in ins):

@@ -48,6 +48,12 @@ class NativePlan:
     kinds: dict[int, str] = field(default_factory=dict)
     folded: dict[int, int] = field(default_factory=dict)
     native_commit: bool = False
+    #: the plan has a buffer set (``memory=True``): kernels take their scratch from it
+    enabled: bool = True
+    #: native nodes left to numpy (``max_native``)
+    dropped: int = 0
+    #: scratch arrays of the kernels: (shape, dtype, n) -> slot (filled by codegen)
+    scratch: dict = field(default_factory=dict)
     #: the generated kernel module's source and the module (filled by codegen)
     kernel_source: str = ""
     module: object = None
@@ -57,14 +63,16 @@ class NativePlan:
         body = [i for i in self.memory.order if i not in self.memory.tail]
         native = sum(1 for i in body if i in self.kinds)
         return (f"{native} of {len(body)} body nodes native, commit "
-                f"{'native' if self.native_commit else 'numpy'}")
+                f"{'native' if self.native_commit else 'numpy'}"
+                + (f", {self.dropped} left to numpy (max_native_nodes)" if self.dropped else ""))
 
 
-def plan_native(prog: Program, loops, enabled: bool = True,
-                fold: bool = True) -> NativePlan:
+def plan_native(prog: Program, unary, enabled: bool = True, fold: bool = True,
+                max_native: int | None = None) -> NativePlan:
     """Lower ``prog`` for the numba backend and plan its memory (see the module docstring);
-    ``loops(op, dtype)``: whether numpy's loop for ``op`` can be called natively.
-    ``prog``'s schedule should be ``group_schedule``'s."""
+    ``unary(op, dtype)``: how a unary op runs natively (``native_kind``); past ``max_native``
+    native nodes (schedule order) the rest are numpy lines (``NativePlan.dropped`` says how
+    many). ``prog``'s schedule should be ``group_schedule``'s."""
     g = prog.graph
     plan = MemoryPlan()
     static = static_nodes(prog)
@@ -73,7 +81,12 @@ def plan_native(prog: Program, loops, enabled: bool = True,
     consumers = consumers_of(prog, body)
     if enabled:
         plan.tail = plan_commits(prog, static, consumers)
-    kinds = {i: k for i in body if (k := native_kind(g, g.node(i), loops)) is not None}
+    kinds = {i: k for i in body if (k := native_kind(g, g.node(i), unary)) is not None}
+    dropped = 0
+    if max_native is not None and len(kinds) > max_native:
+        keep = [i for i in body if i in kinds][:max_native]
+        dropped = len(kinds) - len(keep)
+        kinds = {i: kinds[i] for i in keep}
     low = lower(prog, body, static, set(plan.tail), planned=enabled)
     for i in body:  # a native node reads its operands, not past them
         if i in kinds and i in low.kernel and low.reads[i] != g.node(i).inputs:
@@ -103,7 +116,7 @@ def plan_native(prog: Program, loops, enabled: bool = True,
         _flat_views(prog, plan)
         _ones_vectors(prog, plan)
         plan.arenas = buffer_arenas(plan)
-    return NativePlan(plan, kinds, folded, native_commit)
+    return NativePlan(plan, kinds, folded, native_commit, enabled=enabled, dropped=dropped)
 
 
 def buffer_arenas(plan: MemoryPlan) -> list[tuple[None, bool, list[int], list[int]]]:
@@ -115,7 +128,7 @@ def buffer_arenas(plan: MemoryPlan) -> list[tuple[None, bool, list[int], list[in
     return [(None, False, slots, []) for slots in by_dtype.values()]
 
 
-def group_schedule(prog: Program, loops) -> Program:
+def group_schedule(prog: Program, unary) -> Program:
     """``prog`` with its schedule reordered (still topological) so that native nodes run in as few
     regions as they can: Kahn's algorithm taking ready nodes of the kind it is running
     (native or numpy) first, each kind in its original order."""
@@ -123,7 +136,7 @@ def group_schedule(prog: Program, loops) -> Program:
     static = static_nodes(prog)
     pos = {i: k for k, i in enumerate(prog.schedule)}
     native = {i for i in prog.schedule if i not in static and g.node(i).role == "op"
-              and native_kind(g, g.node(i), loops) is not None}
+              and native_kind(g, g.node(i), unary) is not None}
     waiting = {i: len({j for j in g.node(i).inputs if j in pos}) for i in prog.schedule}
     readers: dict[int, list[int]] = {}
     for i in prog.schedule:
