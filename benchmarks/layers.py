@@ -97,14 +97,21 @@ class GraphcStep:
     list the params in ``self.order`` (the order shared with the torch peer)."""
 
     name = "graphc"
+    #: what gc.compile gets as backend= ("numpy", "numba" or "numba-fast", set by --backend)
+    backend = "numpy"
 
     def _compile(self, loss, ins, order) -> None:
         self.loss, self.ins, self.order = loss, ins, order
         updates = gc.optim.SGD(LR).updates(loss)
+        backend = self.backend
+        if backend == "numba-fast":
+            from graphc.backend.numba import NumbaBackend
+
+            backend = NumbaBackend(fast_math=True)
         t0 = time.perf_counter()
-        self.f = gc.compile(loss, ins, updates=updates)
+        self.f = gc.compile(loss, ins, updates=updates, backend=backend)
         self.compile_s = time.perf_counter() - t0
-        self.f_grads = gc.compile([loss, *gc.grad(loss, order)], ins)
+        self.f_grads = gc.compile([loss, *gc.grad(loss, order)], ins, backend=backend)
         self._loss = None
 
     def initial(self) -> list[np.ndarray]:
@@ -526,12 +533,15 @@ def main() -> None:
     ap.add_argument("--threads", default=None,
                     help="'default' or a number (1: OMP/OPENBLAS/MKL_NUM_THREADS=1 and "
                          "torch.set_num_threads(1)); unset: default, then 1 in a subprocess")
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "numba", "numba-fast"],
+                    help="graphc's backend (numba-fast: NumbaBackend(fast_math=True))")
     ap.add_argument("--profile", action="store_true",
                     help="print where graphc's step spends its time instead of timing")
     ap.add_argument("--top", type=int, default=12, help="rows of the --profile tables")
     args = ap.parse_args()
     args.rounds = args.rounds or (5 if args.quick else 15)
     args.target = args.target or (0.1 if args.quick else 0.3)
+    GraphcStep.backend = args.backend
     import torch
 
     if args.profile:
@@ -541,7 +551,8 @@ def main() -> None:
              f"{args.threads} thread{'s' if args.threads != '1' else ''}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch "
           f"{torch.__version__}, graphc {gc.__version__}, {os.cpu_count()} CPUs "
-          f"({platform.machine()}), {label} (torch {torch.get_num_threads()}), "
+          f"({platform.machine()}), {label} (torch {torch.get_num_threads()}), graphc backend "
+          f"{args.backend}, "
           f"{args.rounds} rounds x ~{args.target}s, load average "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
     rows = bench(args)

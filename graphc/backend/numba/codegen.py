@@ -118,8 +118,12 @@ class _Kernels:
     def text(self) -> str:
         loops = "".join(f"{k} = external({op!r}, {c!r})\n"
                         for k, (op, c) in sorted(self.loops.items()))
-        fast = (f"from graphc.backend.numba.fastmath import {', '.join(sorted(self.fast))}\n"
-                if self.fast else "")
+        fast = ""
+        if self.fast:  # numba's cache of a kernel would not see fastmath.py change
+            from graphc.backend.numba.fastmath import SOURCE_DIGEST
+
+            fast = (f"from graphc.backend.numba.fastmath import {', '.join(sorted(self.fast))}"
+                    f"\n# fastmath: {SOURCE_DIGEST}\n")
         return (_HEADER + fast + f"# helpers: {HELPERS_HASH}\n" + loops
                 + "".join(f"\n\n{b}\n" for b in self.bodies))
 
