@@ -39,6 +39,12 @@ import numpy as np
 from numba import njit, prange
 
 from graphc.backend.numba.native import as_scalar, external, matmul_into
+
+# threads for the explicit prange loops only: numba's other conversions (array.fill,
+# reductions, ...) would start the threads on every call, whatever the sizes
+_PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False,
+                "inplace_binop": False, "setitem": False, "numpy": False, "stencil": False,
+                "fusion": False}
 '''
 _DECORATOR = "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False{})"
 
@@ -112,7 +118,7 @@ class _Kernels:
 
     def add(self, name: str, lines: list[str], parallel: bool = False) -> None:
         self.functions.append(name)
-        deco = _DECORATOR.format(", parallel=True" if parallel else "")
+        deco = _DECORATOR.format(", parallel=_PRANGE_ONLY" if parallel else "")
         self.bodies.append("\n".join([deco, *lines]))
 
     def text(self) -> str:

@@ -126,3 +126,36 @@ def test_past_max_native_nodes_the_rest_runs_as_numpy_lines_with_a_warning():
 def test_a_bad_max_native_nodes_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="max_native_nodes"):
         NumbaBackend(max_native_nodes=bad)
+
+
+_PARFORS = """
+import numpy as np, graphc as gc
+g = gc.Graph("t")
+x = g.input("x", ("B", 64))
+b = g.param("b", np.ones(64))
+W = g.param("W", np.eye(64))
+h = gc.tanh(x + b) @ W
+loss = gc.sum(gc.tanh(h))
+gb = gc.grad(loss, [b])[0]
+f = gc.compile(loss, [x], updates={b: b - 0.1 * gb}, backend="numba")
+f(np.ones((1, 64)))
+kernel = f.plan.module.region_0
+diagnostics = kernel.get_metadata(kernel.signatures[0])["parfor_diagnostics"]
+print(diagnostics.count_parfors(), f.plan.kernel_source.count("prange("))
+"""
+
+
+def test_only_the_prange_loops_are_parallel(tmp_path):
+    """numba's parallel mode would also turn array operations (``fill``) into parallel loops,
+    which start the threads on every call whatever the sizes (60 us at batch size 1, far
+    more with another thread pool in the process): the kernels ask for prange only."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GRAPHC_NUMBA_CACHE_DIR=str(tmp_path))  # compiled here: diagnostics
+    out = subprocess.run([sys.executable, "-c", _PARFORS], env=env, text=True,
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    parfors, pranges = map(int, out.stdout.split())
+    assert pranges >= 1 and parfors == pranges
