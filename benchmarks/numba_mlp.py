@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The numba backend against the numpy backend and hand-written numpy: one MLP training step
-(the workloads of ``run.py``: curve B = 1, 32, 256, 4096; mnist-like B = 32, 256), timed
-interleaved in one process, medians over rounds, ratios to numpy-fast; peers (jax.jit,
-PyTensor) when installed. Also the first-call compile time of the numba step (cold and from
-numba's cache, each in a fresh process) and of a 1k-node graph. Prints markdown tables;
-asserts nothing.
+(the workloads and implementations of ``run.py``: curve B = 1, 32, 256, 4096; mnist-like
+B = 32, 256), timed interleaved in one process, medians over rounds, ratios to numpy-fast;
+peers (jax.jit, PyTensor) when installed. Also the first-call compile time of the numba step
+(cold and from numba's cache, each in a fresh process) and of a 1k-node graph. Prints
+markdown tables; asserts nothing.
 
-Run: ``python benchmarks/numba_mlp.py --quick`` (``taskset -c 0`` for one core).
+Run: ``python benchmarks/numba_mlp.py --quick [--threads 1]`` (or under ``taskset -c 0``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 import numpy as np
 
@@ -27,36 +26,7 @@ import run  # noqa: E402
 
 import graphc as gc  # noqa: E402
 
-
-class GraphcNumba(run.Graphc):
-    """graphc, the same step compiled with backend="numba"."""
-
-    name = "graphc-numba"
-
-    def __init__(self, sizes, params0, X, Y, lr, dtype):
-        run.Impl.__init__(self, sizes, params0, X, Y, lr, dtype)
-        g = gc.Graph("mlp")
-        x = g.input("x", ("B", sizes[0]), dtype)
-        y = g.input("y", ("B", sizes[-1]), dtype)
-        ps = [g.param(f"p{k}", p) for k, p in enumerate(params0)]
-        h = x
-        for i in range(self.nl):
-            h = h @ ps[2 * i] + ps[2 * i + 1]
-            if i < self.nl - 1:
-                h = gc.tanh(h)
-        loss = gc.mean((h - y) ** 2)
-        grads = gc.grad(loss, ps)
-        t0 = time.perf_counter()
-        self.f = gc.compile(loss, [x, y], updates={p: p - lr * gp for p, gp in zip(ps, grads)},
-                            backend="numba")
-        self.f(X, Y)  # the JIT, outside the timings (then params are reset)
-        for p, v in zip(ps, params0):
-            g.params[p.name][...] = v
-        self.info["compile_s"] = time.perf_counter() - t0
-        self.f_grads = gc.compile([loss, *grads], [x, y], backend="numba")
-        self.g, self.names = g, [p.name for p in ps]
-        self.X, self.Y = X.copy(), Y.copy()
-        self._loss = None
+GraphcNumba = run.GraphcNumba  # the numba step of run.py's tables
 
 
 _COMPILE = textwrap.dedent("""
@@ -129,27 +99,24 @@ def main() -> None:
     ap.add_argument("--configs", default="curve,mnist-like")
     ap.add_argument("--batches", default="", help="e.g. 1,32 (default: the workload's)")
     ap.add_argument("--skip", default="", help="comma-separated: steps,compile")
+    ap.add_argument("--threads", default="default", choices=["default", "1"],
+                    help="as run.py's --threads")
     args = ap.parse_args()
     args.rounds = args.rounds or (5 if args.quick else 11)
     args.target = args.target or (0.05 if args.quick else 0.15)
+    run.thread_env(args.threads)
     impls, _ = run._available()
-    keep = ["numpy-fast", "graphc", "jax.jit", "pytensor"]
-    args.impls = ",".join([n for n in keep if n in impls] + ["graphc-numba"])
-
-    def available():
-        found, skipped = impls, {}
-        return {**{n: found[n] for n in keep if n in found}, "graphc-numba": GraphcNumba}, \
-            skipped
-
-    run._available = available
+    threads = run.limit_threads(args.threads)
+    keep = ["numpy-fast", "graphc", "graphc-numba", "graphc-numba-fast", "jax.jit", "pytensor"]
+    args.impls = ",".join(n for n in keep if n in impls)
     dtype = np.dtype(args.dtype).type
     print(f"numpy {np.__version__}, graphc {gc.__version__}, {os.cpu_count()} CPUs, affinity "
           f"{sorted(os.sched_getaffinity(0))}, {args.rounds} rounds x ~{args.target}s, "
-          f"dtype {args.dtype}")
+          f"dtype {args.dtype}, {threads}")
     skip = set(args.skip.split(","))
     if "steps" not in skip:
         rows = run.bench_steps(args, dtype)
-        run.print_step_table(rows, dtype)
+        run.print_step_table(rows, dtype, args.threads)
     if "compile" not in skip:
         compile_times()
 
