@@ -54,6 +54,8 @@ _COST_NS = {"loop": 10.0, "fast": 1.0, "ew": 0.3}
 #: a loop nest runs on numba's threads when its estimated serial work is at least this (ns):
 #: starting the threads and joining them costs about 10 us
 PARALLEL_MIN_NS = 50_000
+#: nor when its rows (the inner axes) are shorter than this
+PARALLEL_MIN_ROW = 16
 
 
 def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
@@ -605,9 +607,17 @@ class _GroupWriter:
     def _parallel_min(self) -> int | None:
         """The least number of elements for which the loop nest runs on threads (its estimated
         serial work is ``PARALLEL_MIN_NS``), or None when it never does: no outer axis, a sum
-        along the outer axis (threads would add into one element), or too few elements."""
+        along the outer axis (threads would add into one element), no transcendental (a
+        loop nest of arithmetic is bound by memory: a second thread gains little, and each
+        parallel loop nest costs numba about a second more to compile), rows shorter than
+        ``PARALLEL_MIN_ROW``, or too few elements."""
         k, g = self.k, self.g
         if self.r < 2:
+            return None
+        row = 1
+        for d in self.grp.shape[1:]:
+            row = row * d if isinstance(d, int) and isinstance(row, int) else None
+        if row is not None and row < PARALLEL_MIN_ROW:
             return None
         for m in self.members:
             n = g.node(m)
@@ -619,6 +629,8 @@ class _GroupWriter:
             if kind == "ew" and g.node(m).op not in ARITH:
                 kind = "fast"
             cost += _COST_NS.get(kind, _COST_NS["ew"])
+        if cost == _COST_NS["ew"] * len(self.members):
+            return None
         least = math.ceil(PARALLEL_MIN_NS / cost)
         known = 1
         for d in self.grp.shape:
