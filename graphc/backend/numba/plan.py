@@ -131,12 +131,14 @@ def buffer_arenas(plan: MemoryPlan) -> list[tuple[None, bool, list[int], list[in
 def group_schedule(prog: Program, unary) -> Program:
     """``prog`` with its schedule reordered (still topological) so that native nodes run in as few
     regions as they can: Kahn's algorithm taking ready nodes of the kind it is running
-    (native or numpy) first, each kind in its original order."""
+    (native or numpy) first, each kind in its original order; then elementwise nodes moved
+    down to their reader when that lets them join its loop nest (``_sink``)."""
     g = prog.graph
     static = static_nodes(prog)
     pos = {i: k for k, i in enumerate(prog.schedule)}
-    native = {i for i in prog.schedule if i not in static and g.node(i).role == "op"
-              and native_kind(g, g.node(i), unary) is not None}
+    kinds = {i: k for i in prog.schedule if i not in static and g.node(i).role == "op"
+             and (k := native_kind(g, g.node(i), unary)) is not None}
+    native = set(kinds)
     waiting = {i: len({j for j in g.node(i).inputs if j in pos}) for i in prog.schedule}
     readers: dict[int, list[int]] = {}
     for i in prog.schedule:
@@ -158,7 +160,40 @@ def group_schedule(prog: Program, unary) -> Program:
             waiting[r] -= 1
             if waiting[r] == 0:
                 heapq.heappush(ready[r in native], (pos[r], r))
-    return replace(prog, schedule=order)
+    return replace(prog, schedule=_sink(prog, order, kinds, readers))
+
+
+def _sink(prog: Program, order: list[int], kinds: dict[int, str],
+          readers: dict[int, list[int]]) -> list[int]:
+    """``order`` with each elementwise arithmetic node that only elementwise nodes (or sums) of
+    its own loop shape read, and no caller, moved to just before the first of them: it then
+    joins their loop nest and its value stays in a register instead of making a pass over
+    memory of its own (the tanh derivative ``1 - h*h``, computed as soon as ``h`` is, read
+    only after the next matmul). Later nodes first, so that chains move together. Moving a
+    node down keeps the order topological; the memory plan is made for the new order."""
+    g = prog.graph
+    kept = set(prog.outputs) | {v for _, v in prog.updates}
+    order = list(order)
+    for i in reversed(list(order)):
+        n = g.node(i)
+        rs = readers.get(i, [])
+        if kinds.get(i) != "ew" or not rs or i in kept:
+            continue
+        if not all(kinds.get(r) in ("ew", "sum") and same_shape(_loop_shape(g, r), n.shape)
+                   for r in rs):
+            continue
+        at = {j: k for k, j in enumerate(order)}
+        first = min(at[r] for r in rs)
+        if first > at[i] + 1:
+            order.remove(i)
+            order.insert(first - 1, i)
+    return order
+
+
+def _loop_shape(g, i: int) -> tuple:
+    """The shape of the loop nest node ``i`` runs in (a sum: its operand's)."""
+    n = g.node(i)
+    return tuple(g.node(n.inputs[0]).shape) if n.op == "sum" else tuple(n.shape)
 
 
 def _fold(prog: Program, plan: MemoryPlan, consumers: dict[int, list[int]],
