@@ -699,7 +699,7 @@ class _GroupWriter:
                 continue
             args = [self._read(j, p) for j in n.inputs]
             if n.op in ARITH:
-                out.append(f"t{m} = {ARITH[n.op].format(*args)}")
+                out.append(f"t{m} = {ARITH[n.op].format(*args, zero=f'np.{n.dtype.name}(0)')}")
             else:  # fast_math: graphc's own vectorisable function
                 out.append(f"t{m} = {k.d.kernels.fast_function(n.op, n.dtype)}({args[0]})")
             if m in self.rows:

@@ -2,10 +2,11 @@
 grouped. Pure analysis over the program and the memory plan (no numba here).
 
 * **native nodes**: float32/float64 elementwise arithmetic (``+ - * /``, negative, square,
-  sqrt, abs) and the unary transcendentals numpy's own loops compute (``LOOP_UFUNCS``),
-  whose operands have the node's dtype and broadcast onto its shape axis by axis (each
-  operand dim is 1 or the same dim); ``sum`` of a float; 2-D ``matmul`` (BLAS); the 2-D
-  transpose view. Any other node is computed by the numpy backend's own line for it.
+  sqrt, abs, relu, ``where`` with a bool condition) and the unary transcendentals numpy's
+  own loops compute (``LOOP_UFUNCS``), whose operands have the node's dtype and broadcast
+  onto its shape axis by axis (each operand dim is 1 or the same dim); ``sum`` of a float;
+  2-D ``matmul`` (BLAS); the 2-D transpose view. Any other node is computed by the numpy
+  backend's own line for it.
 * **regions**: runs of consecutive native nodes of the schedule, at most ``MAX_REGION`` each,
   each one ``@njit`` function (JIT time grows faster than linearly with a function's size:
   bounded regions keep it linear in the graph's).
@@ -33,6 +34,10 @@ ARITH = {
     "add": "{0} + {1}", "subtract": "{0} - {1}", "multiply": "{0} * {1}",
     "divide": "{0} / {1}", "negative": "-{0}", "square": "{0} * {0}",
     "sqrt": "np.sqrt({0})", "abs": "abs({0})",
+    # numpy's maximum(x, 0): x when x > 0 or x is NaN, else 0 (+0.0 for -0.0)
+    "relu": "{0} if not ({0} <= 0) else {zero}",
+    # the condition is a bool operand (the only operand of another dtype a native node reads)
+    "where": "{1} if {0} else {2}",
 }
 #: the most nodes one region (one ``@njit`` function) holds
 MAX_REGION = 48
@@ -64,7 +69,8 @@ def native_kind(g, n: Node, unary) -> str | None:
     if n.role != "op" or n.dtype not in _FLOATS:
         return None
     ins = [g.node(j) for j in n.inputs]
-    if any(m.dtype != n.dtype for m in ins):
+    cond = n.op == "where" and len(ins) == 3 and ins[0].dtype == np.dtype(bool)
+    if any(m.dtype != n.dtype for m in ins[cond:]):
         return None
     how = "ew" if n.op in ARITH else (unary(n.op, n.dtype) if len(ins) == 1 else None)
     if how is not None:

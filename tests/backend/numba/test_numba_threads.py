@@ -159,3 +159,19 @@ def test_only_the_prange_loops_are_parallel(tmp_path):
     assert out.returncode == 0, out.stderr
     parfors, pranges = map(int, out.stdout.split())
     assert pranges >= 1 and parfors == pranges
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_where_and_relu_run_natively_with_numpys_bits(dtype):
+    """``where`` with a bool condition and relu (numpy's maximum(x, 0): NaN kept, -0.0 to
+    +0.0) join the loop nests, with the numpy backend's bits."""
+    g = gc.Graph("sel")
+    x = g.input("x", ("B", 5), dtype)
+    y = g.input("y", ("B", 5), dtype)
+    out = gc.where(x > y, x * 2, y) + gc.relu(x - 1) + gc.relu(y)
+    f = gc.compile(out, [x, y], backend="numba")
+    native = {g.node(i).op for i in f.plan.kinds}
+    assert {"where", "relu"} <= native, f.plan.describe()
+    X = np.array([[-0.0, np.nan, 1, 2, -3]] * 3, dtype)
+    Y = np.array([[0.0, 1, np.nan, -0.0, -4]] * 3, dtype)
+    assert f(X, Y).tobytes() == gc.compile(out, [x, y])(X, Y).tobytes()
