@@ -49,10 +49,10 @@ def X():
 
 
 def test_large_loop_nests_run_on_threads_with_the_bits_of_the_serial_kernel(X):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here (no parallel kernels are made)")
     outs, params, f = _run(NumbaBackend(), X)
     assert "prange(nc)" in f.source and "nt = rt_threads()" in f.source
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba has one thread here")
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -145,6 +145,7 @@ print(diagnostics.count_parfors(), f.plan.kernel_source.count("prange("))
 """
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
 def test_only_the_prange_loops_are_parallel(tmp_path):
     """numba's parallel mode would also turn array operations (``fill``) into parallel loops,
     which start the threads on every call whatever the sizes (60 us at batch size 1, far
