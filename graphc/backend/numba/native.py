@@ -206,53 +206,45 @@ def matmul_into(a, b, out):
     np.matmul(a, b, out=out)
 
 
+def _small_k(a, b, out):
+    """``out = a @ b`` by loops, for an inner dimension of at most ``SMALL_K`` (in order)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if k == 0:
+        out[:, :] = 0
+        return
+    for i in range(m):
+        x = a[i, 0]
+        for j in range(n):
+            out[i, j] = x * b[0, j]
+        for p in range(1, k):
+            x = a[i, p]
+            for j in range(n):
+                out[i, j] += x * b[p, j]
+
+
 @overload(matmul_into, inline="never")
 def _matmul_into(a, b, out):
-    char = {types.float32: "s", types.float64: "d"}.get(getattr(out, "dtype", None))
-    direct = (char in GEMM and a.layout in "CF" and b.layout in "CF" and out.layout == "C"
-              and a.dtype == b.dtype == out.dtype)
-    if direct:
-        from numba import njit
+    from numba import njit
 
+    small = njit(inline="always")(_small_k)
+    char = {types.float32: "s", types.float64: "d"}.get(getattr(out, "dtype", None))
+    if (char in GEMM and a.layout in "CF" and b.layout in "CF" and out.layout == "C"
+            and a.dtype == b.dtype == out.dtype):
         gemm = njit(inline="always")(_gemm_call(char))
 
         def impl(a, b, out):
-            m, k = a.shape
-            n = b.shape[1]
-            if k > SMALL_K:
-                if m and n:
-                    gemm(a, b, out)
-                return
-            if k == 0:
-                out[:, :] = 0
-                return
-            for i in range(m):
-                x = a[i, 0]
-                for j in range(n):
-                    out[i, j] = x * b[0, j]
-                for p in range(1, k):
-                    x = a[i, p]
-                    for j in range(n):
-                        out[i, j] += x * b[p, j]
+            if a.shape[1] <= SMALL_K:
+                small(a, b, out)
+            elif a.shape[0] and b.shape[1]:
+                gemm(a, b, out)
         return impl
 
     def impl(a, b, out):
-        m, k = a.shape
-        n = b.shape[1]
-        if k > SMALL_K:
+        if a.shape[1] <= SMALL_K:
+            small(a, b, out)
+        else:
             np.dot(contiguous(a), contiguous(b), out)
-            return
-        if k == 0:
-            out[:, :] = 0
-            return
-        for i in range(m):
-            x = a[i, 0]
-            for j in range(n):
-                out[i, j] = x * b[0, j]
-            for p in range(1, k):
-                x = a[i, p]
-                for j in range(n):
-                    out[i, j] += x * b[p, j]
     return impl
 
 
