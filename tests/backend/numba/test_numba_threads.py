@@ -176,3 +176,19 @@ def test_where_and_relu_run_natively_with_numpys_bits(dtype):
     X = np.array([[-0.0, np.nan, 1, 2, -3]] * 3, dtype)
     Y = np.array([[0.0, 1, np.nan, -0.0, -4]] * 3, dtype)
     assert f(X, Y).tobytes() == gc.compile(out, [x, y])(X, Y).tobytes()
+
+
+def test_a_pickled_function_keeps_the_backends_options():
+    import pickle
+
+    g = gc.Graph("opts")
+    x = g.input("x", ("B", 4))
+    W = g.param("W", np.eye(4) * 0.5)
+    f = gc.compile(gc.tanh(x @ W), [x], backend=NumbaBackend(fast_math=True, threads=False,
+                                                             max_native_nodes=50))
+    f2 = pickle.loads(pickle.dumps(f))
+    assert (f2.backend.fast_math, f2.backend.threads, f2.backend.max_native_nodes) == (
+        True, False, 50)
+    assert "tanh_f64" in f2.source
+    X = np.random.default_rng(5).standard_normal((3, 4))
+    np.testing.assert_array_equal(f2(X), f(X))
