@@ -28,7 +28,7 @@ from graphc.backend.numba.fuse import (
     readers_of,
     regions,
 )
-from graphc.backend.numba.native import HELPERS_HASH
+from graphc.backend.numba.native import HELPERS_HASH, loop_threads
 from graphc.backend.numba.plan import NativePlan, buffer_arenas
 from graphc.backend.numpy.codegen import _Emitter, _short_loc
 from graphc.ir.dims import definitely_equal
@@ -273,7 +273,7 @@ class _Driver(_Emitter):
         cached kernel cannot ask itself)."""
         if not k.parallel:
             return
-        self.ns["rt_threads"] = numba.get_num_threads
+        self.ns["rt_threads"] = loop_threads
         conds = " or ".join(k.par_conditions)
         self.emit(f"    nt = rt_threads() if {conds} else 1  # numba's threads, for large "
                   "loop nests")

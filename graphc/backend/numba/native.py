@@ -28,6 +28,7 @@ import threading
 from types import ModuleType
 
 import llvmlite.binding as llb
+import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
@@ -149,6 +150,43 @@ SMALL_K = 4
 _ROW, _N, _T = 101, 111, 112
 
 
+def _numpy_blas_path() -> str | None:
+    """The OpenBLAS library numpy's wheel bundles (64-bit ints), or None."""
+    import glob
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    paths = sorted(glob.glob(os.path.join(folder, "libscipy_openblas64_*.so*")))
+    return paths[0] if paths else None
+
+
+def _blas_thread_count():
+    """A function returning how many threads numpy's BLAS uses (a C call), or None."""
+    path = _numpy_blas_path()
+    try:
+        fn = ctypes.CDLL(path).scipy_openblas_get_num_threads64_ if path else None
+    except (OSError, AttributeError):
+        return None
+    if fn is not None:
+        fn.restype = ctypes.c_int
+    return fn
+
+
+_BLAS_THREADS = _blas_thread_count()
+
+
+def loop_threads() -> int:
+    """How many threads a large loop nest runs on: numba's thread count when numpy's BLAS
+    runs on one thread, else 1. BLAS threads spin for a while after each call (OpenBLAS's
+    default), and take the cores a parallel loop nest between two matmuls needs: measured on
+    2 cores, the curve step at batch 4096 gained 20-30% from 2 threads with one BLAS thread,
+    and nothing with two (and 10-20x slower steps with torch's and jax's pools in the same
+    process)."""
+    n = numba.get_num_threads()
+    if n > 1 and (_BLAS_THREADS is None or _BLAS_THREADS() != 1):
+        return 1
+    return n
+
+
 def _numpy_gemm() -> dict[str, types.ExternalFunction]:
     """numpy's own ``cblas_sgemm``/``cblas_dgemm`` (the OpenBLAS its wheel bundles: 64-bit
     ints, ``scipy_cblas_?gemm64_``), registered for kernels under fixed symbol names, so that
@@ -156,15 +194,13 @@ def _numpy_gemm() -> dict[str, types.ExternalFunction]:
     ``np.dot`` calls scipy's OpenBLAS, whose float32 gemm measured 1.6x slower at (32, 784) @
     (784, 256)). Empty when numpy's library or the symbols are not found: kernels then use
     numba's ``np.dot``."""
-    import glob
-
-    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    path = _numpy_blas_path()
     found: dict[str, types.ExternalFunction] = {}
-    for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas64_*.so*"))):
+    if path is not None:
         try:
             lib = ctypes.CDLL(path)  # numpy has loaded it: the same handle
         except OSError:
-            continue
+            return {}
         for char, real in (("s", types.float32), ("d", types.float64)):
             try:
                 address = ctypes.cast(getattr(lib, f"scipy_cblas_{char}gemm64_"),

@@ -48,14 +48,35 @@ def X():
     return np.random.default_rng(1).standard_normal((BIG, 48))
 
 
-def test_large_loop_nests_run_on_threads_with_the_bits_of_the_serial_kernel(X):
+@pytest.fixture
+def one_blas_thread():
+    """numpy's BLAS on one thread (the loop nests use numba's threads only then)."""
+    import ctypes
+
+    from graphc.backend.numba import native
+
+    path = native._numpy_blas_path()
+    if path is None:
+        pytest.skip("numpy's OpenBLAS not found")
+    lib = ctypes.CDLL(path)
+    before = lib.scipy_openblas_get_num_threads64_()
+    lib.scipy_openblas_set_num_threads64_(1)
+    yield
+    lib.scipy_openblas_set_num_threads64_(before)
+
+
+def test_large_loop_nests_run_on_threads_with_the_bits_of_the_serial_kernel(X, one_blas_thread):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here (no parallel kernels are made)")
+    from graphc.backend.numba.native import loop_threads
+
+    assert loop_threads() == numba.get_num_threads() > 1
     outs, params, f = _run(NumbaBackend(), X)
     assert "prange(nc)" in f.source and "nt = rt_threads()" in f.source
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
+        assert loop_threads() == 1
         outs1, params1, _ = _run(NumbaBackend(), X)
     finally:
         numba.set_num_threads(before)
@@ -65,7 +86,25 @@ def test_large_loop_nests_run_on_threads_with_the_bits_of_the_serial_kernel(X):
         assert params[k].tobytes() == params1[k].tobytes(), k
 
 
-def test_threads_compute_what_the_numpy_backend_computes(X):
+def test_with_a_multithreaded_blas_loop_nests_stay_on_one_thread():
+    """BLAS threads spin between calls and would take the cores from a parallel loop nest."""
+    import ctypes
+
+    from graphc.backend.numba import native
+
+    path = native._numpy_blas_path()
+    if path is None or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numpy's OpenBLAS not found, or one thread")
+    lib = ctypes.CDLL(path)
+    before = lib.scipy_openblas_get_num_threads64_()
+    lib.scipy_openblas_set_num_threads64_(2)
+    try:
+        assert native.loop_threads() == 1
+    finally:
+        lib.scipy_openblas_set_num_threads64_(before)
+
+
+def test_threads_compute_what_the_numpy_backend_computes(X, one_blas_thread):
     outs, params, _ = _run(NumbaBackend(), X)
     outs_np, params_np, _ = _run("numpy", X)
     for (lo, r), (ln, rn) in zip(outs, outs_np, strict=True):
