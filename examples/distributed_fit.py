@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> dict:
         client = Client(cluster)
     try:
         print(f"cluster: {client}")
-        Xd = da.from_array(X, chunks=n // 8).persist()
-        Yd = da.from_array(Y, chunks=n // 8).persist()
+        # random key names (name=False): the default, a hash of the data, is shared with
+        # any other client of the scheduler holding the same data, whose release of it
+        # can leave this client's futures on "lost data"
+        Xd = da.from_array(X, chunks=n // 8, name=False).persist()
+        Yd = da.from_array(Y, chunks=n // 8, name=False).persist()
         backend = DaskBackend(chunks=max(1, 512 // args.workers), timeout=args.timeout)
         t0 = time.perf_counter()
         hist = gc.nn.fit(loss, opt, {x: Xd, y: Yd}, epochs=epochs, batch_size=512,
