@@ -144,12 +144,12 @@ NATIVE = [
     ("divide", lambda a, b: a / (1.0 + b * b)),
     ("exp_tanh", lambda a, b: gc.exp(gc.tanh(a))),
     ("log_sqrt", lambda a, b: gc.log(gc.sqrt(2.0 + gc.tanh(a)))),
+    ("relu", lambda a, b: gc.relu(a)),
 ]
 NUMPY_ONLY = [
     ("flip", lambda a, b: a[:, ::-1]),
     ("rotate", lambda a, b: gc.concatenate([a[:, 2:], a[:, :2]], axis=1)),
-    ("relu", lambda a, b: gc.relu(a)),
-    ("where", lambda a, b: gc.where(a > b, a, b * 0.5)),
+    ("where", lambda a, b: gc.where(a > b, a, b * 0.5)),  # the comparison: a numpy line
     ("pick", lambda a, b: a * gc.take_along_axis(b, gc.argmax(a, axis=1)[:, None], axis=1)),
     ("integer", lambda a, b: gc.astype(gc.remainder(gc.astype(a * 4.0, np.int64), 3),
                                        np.float64) + b),
