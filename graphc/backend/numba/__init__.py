@@ -86,7 +86,7 @@ class NumbaBackend(Backend):
                 f"run as numpy lines (numba's first compile grows with the program; raise it "
                 f"with NumbaBackend(max_native_nodes=...))", NativeSizeWarning, stacklevel=3)
         source, namespace = generate(prog, plan, check_finite=check_finite, load=load_module,
-                                     fast_math=self.fast_math, threads=self.threads)
+                                     threads=self.threads)
         return Compiled(source=source, namespace=namespace, plan=plan)
 
 

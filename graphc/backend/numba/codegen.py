@@ -59,8 +59,7 @@ PARALLEL_MIN_ROW = 16
 
 
 def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
-             load=None, fast_math: bool = False,
-             threads: bool = False) -> tuple[str, dict[str, Any]]:
+             load=None, threads: bool = False) -> tuple[str, dict[str, Any]]:
     """The driver's source and namespace (as the numpy backend's ``generate``), with the
     kernel module built by ``load(text)`` and its functions in the namespace.
 
@@ -70,7 +69,7 @@ def generate(prog: Program, nplan: NativePlan, check_finite: bool | str = False,
     copied (a copy is made before the commit). Otherwise the driver is written again, with
     the commit as a kernel of its own. It is also written again when the kernels asked for
     scratch arrays the buffer set did not have yet (they become slots of it)."""
-    opts = {"fast_math": fast_math, "threads": threads}
+    opts = {"threads": threads}
     e = _write(prog, nplan, check_finite, merge=True, **opts)
     if e.merged and e.copies:
         e = _write(prog, nplan, check_finite, merge=False, **opts)
@@ -140,10 +139,9 @@ class _Driver(_Emitter):
     """The numpy backend's emitter, with native regions in the body and a native commit."""
 
     def __init__(self, prog: Program, nplan: NativePlan, check_finite: bool | str,
-                 merge: bool = False, fast_math: bool = False, threads: bool = False):
+                 merge: bool = False, threads: bool = False):
         super().__init__(prog, nplan.memory, check_finite)
         self.nplan = nplan
-        self.fast_math = fast_math
         #: loop nests may run on numba's threads (and as many scratch rows as it may have)
         self.threads = threads and numba.config.NUMBA_NUM_THREADS > 1
         #: the kernels asked for scratch arrays the buffer set did not have (write again)
